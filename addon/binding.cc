@@ -1,0 +1,392 @@
+// The functions JavaScript calls. Every one is named Js*; arguments were
+// checked in lib/ (types, ranges, alignment of offsets and lengths), so this
+// file only re-checks what protects memory (a length within its buffer) and
+// returns -errno for JS to turn into an error.
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <string>
+
+#include "engine.h"
+#include "files.h"
+#include "napi.h"
+#include "ring.h"
+
+namespace odirect {
+namespace {
+
+// A buffer address that is not a multiple of the memory alignment JS asked
+// for: a positive code so JS can say which argument was wrong.
+constexpr int32_t kMisalignedMemory = 1;
+
+// The bytes of an ArrayBufferView: its own range, never the whole buffer.
+bool ViewBytes(napi_env env, napi_value view, void** data, size_t* byte_length) {
+  napi_typedarray_type type;
+  size_t length;
+  napi_value arraybuffer;
+  size_t byte_offset;
+  if (napi_get_typedarray_info(env, view, &type, &length, data, &arraybuffer, &byte_offset) ==
+      napi_ok) {
+    size_t element = 1;
+    switch (type) {
+      case napi_int16_array:
+      case napi_uint16_array:
+        element = 2;
+        break;
+      case napi_int32_array:
+      case napi_uint32_array:
+      case napi_float32_array:
+        element = 4;
+        break;
+      case napi_float64_array:
+      case napi_bigint64_array:
+      case napi_biguint64_array:
+        element = 8;
+        break;
+      default:
+        break;
+    }
+    *byte_length = length * element;
+    return true;
+  }
+  if (napi_get_dataview_info(env, view, byte_length, data, &arraybuffer, &byte_offset) ==
+      napi_ok) {
+    return true;
+  }
+  return false;
+}
+
+// A position: a number (JS checked it is a safe integer >= 0) or a bigint.
+bool PositionValue(napi_env env, napi_value value, uint64_t* out) {
+  double number;
+  if (napi_get_value_double(env, value, &number) == napi_ok) {
+    *out = static_cast<uint64_t>(number);
+    return true;
+  }
+  int64_t big;
+  bool lossless;
+  if (napi_get_value_bigint_int64(env, value, &big, &lossless) == napi_ok && lossless &&
+      big >= 0) {
+    *out = static_cast<uint64_t>(big);
+    return true;
+  }
+  return false;
+}
+
+class RingWrap : public Napi::ObjectWrap<RingWrap> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "NativeRing",
+                       {
+                           InstanceMethod<&RingWrap::JsQueue>("queue"),
+                           InstanceMethod<&RingWrap::JsQueueVector>("queueVector"),
+                           InstanceMethod<&RingWrap::JsFlush>("flush"),
+                           InstanceMethod<&RingWrap::JsClose>("close"),
+                           InstanceMethod<&RingWrap::JsCounters>("counters"),
+                       });
+  }
+
+  // new NativeRing(engine, entries, submitBatch, threads, onComplete)
+  // Sets this.error (-errno, 0 on success), this.engine, this.features,
+  // this.capacity and this.results (Int32Array of 2 * capacity).
+  explicit RingWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<RingWrap>(info) {
+    Napi::Env env = info.Env();
+    std::string engine_name = info[0].As<Napi::String>().Utf8Value();
+    EngineOptions options;
+    options.entries = info[1].As<Napi::Number>().Uint32Value();
+    unsigned submit_batch = info[2].As<Napi::Number>().Uint32Value();
+    options.threads = info[3].As<Napi::Number>().Uint32Value();
+    Napi::Function on_complete = info[4].As<Napi::Function>();
+    Napi::Object self = info.This().As<Napi::Object>();
+
+    int err = -EINVAL;
+    std::unique_ptr<Engine> engine;
+    if (engine_name == "io_uring") {
+      engine = CreateUringEngine(options, &err);
+    } else if (engine_name == "aio") {
+      engine = CreateAioEngine(options, &err);
+    } else if (engine_name == "threadpool") {
+      engine = CreateThreadpoolEngine(options, &err);
+    }
+    if (engine) {
+      std::string features = engine->Features();
+      Napi::ArrayBuffer results = Napi::ArrayBuffer::New(env, 2 * options.entries * sizeof(int32_t));
+      ring_ = Ring::Create(env, std::move(engine), options.entries, submit_batch, on_complete,
+                           static_cast<int32_t*>(results.Data()), results, &err);
+      if (ring_ != nullptr) {
+        self.Set("results", Napi::Int32Array::New(env, 2 * options.entries, results, 0));
+        self.Set("engine", Napi::String::New(env, ring_->engine_name()));
+        self.Set("features", Napi::String::New(env, features));
+        self.Set("capacity", Napi::Number::New(env, ring_->capacity()));
+      }
+    }
+    self.Set("error", Napi::Number::New(env, ring_ != nullptr ? 0 : err));
+  }
+
+  ~RingWrap() override {
+    if (ring_ != nullptr) ring_->ReleaseOwner();
+  }
+
+ private:
+  // queue(code, fd, buffer | null, position, length, id, memoryAlignment, rwFlags) -> 0 | -errno | 1
+  Napi::Value JsQueue(const Napi::CallbackInfo& info) {
+    napi_env env = info.Env();
+    if (ring_ == nullptr || !ring_->open()) return Napi::Number::New(env, -EBADF);
+    Op op;
+    op.code = static_cast<uint8_t>(info[0].As<Napi::Number>().Uint32Value());
+    op.fd = info[1].As<Napi::Number>().Int32Value();
+    op.addr = nullptr;
+    op.len = 0;
+    op.id = info[5].As<Napi::Number>().Uint32Value();
+    op.rw_flags = info[7].As<Napi::Number>().Int32Value();
+    if (op.code >= kOpCount || op.id >= ring_->capacity()) return Napi::Number::New(env, -EINVAL);
+    if (!PositionValue(env, info[3], &op.offset)) return Napi::Number::New(env, -EINVAL);
+    if (op.code == kOpRead || op.code == kOpWrite) {
+      void* data = nullptr;
+      size_t byte_length = 0;
+      if (!ViewBytes(env, info[2], &data, &byte_length)) return Napi::Number::New(env, -EINVAL);
+      uint32_t length = info[4].As<Napi::Number>().Uint32Value();
+      // Never let the kernel touch memory past the view it was given.
+      if (length > byte_length) return Napi::Number::New(env, -ERANGE);
+      if (length > 0 && data == nullptr) return Napi::Number::New(env, -EFAULT);
+      uint32_t memory_alignment = info[6].As<Napi::Number>().Uint32Value();
+      if (memory_alignment > 1 && reinterpret_cast<uintptr_t>(data) % memory_alignment != 0) {
+        return Napi::Number::New(env, kMisalignedMemory);
+      }
+      op.addr = data;
+      op.len = length;
+    } else if (op.code != kOpFsync && op.code != kOpFdatasync) {
+      return Napi::Number::New(env, -EINVAL);
+    }
+    ring_->Queue(op);
+    return Napi::Number::New(env, 0);
+  }
+
+  // queueVector(code, fd, buffers[], position, id, memoryAlignment, rwFlags) -> 0 | -errno | 1
+  // The whole of each view is used.
+  Napi::Value JsQueueVector(const Napi::CallbackInfo& info) {
+    napi_env env = info.Env();
+    if (ring_ == nullptr || !ring_->open()) return Napi::Number::New(env, -EBADF);
+    Op op;
+    op.code = static_cast<uint8_t>(info[0].As<Napi::Number>().Uint32Value());
+    op.fd = info[1].As<Napi::Number>().Int32Value();
+    op.id = info[4].As<Napi::Number>().Uint32Value();
+    op.rw_flags = info[6].As<Napi::Number>().Int32Value();
+    if ((op.code != kOpReadv && op.code != kOpWritev) || op.id >= ring_->capacity()) {
+      return Napi::Number::New(env, -EINVAL);
+    }
+    if (!PositionValue(env, info[3], &op.offset)) return Napi::Number::New(env, -EINVAL);
+    Napi::Array buffers = info[2].As<Napi::Array>();
+    uint32_t count = buffers.Length();
+    if (count == 0 || count > IOV_MAX) return Napi::Number::New(env, -EINVAL);
+    uint32_t memory_alignment = info[5].As<Napi::Number>().Uint32Value();
+    std::vector<iovec>& iovecs = ring_->IovecsFor(op.id);
+    iovecs.resize(count);
+    for (uint32_t i = 0; i < count; i++) {
+      napi_value element;
+      if (napi_get_element(env, buffers, i, &element) != napi_ok) return Napi::Number::New(env, -EINVAL);
+      void* data = nullptr;
+      size_t byte_length = 0;
+      if (!ViewBytes(env, element, &data, &byte_length)) return Napi::Number::New(env, -EINVAL);
+      if (byte_length > 0 && data == nullptr) return Napi::Number::New(env, -EFAULT);
+      if (memory_alignment > 1 && reinterpret_cast<uintptr_t>(data) % memory_alignment != 0) {
+        return Napi::Number::New(env, kMisalignedMemory);
+      }
+      iovecs[i].iov_base = data;
+      iovecs[i].iov_len = byte_length;
+    }
+    op.addr = iovecs.data();
+    op.len = count;
+    ring_->Queue(op);
+    return Napi::Number::New(env, 0);
+  }
+
+  // flush(inlineMax)
+  Napi::Value JsFlush(const Napi::CallbackInfo& info) {
+    if (ring_ != nullptr && ring_->open()) ring_->Flush(info[0].As<Napi::Number>().Uint32Value());
+    return info.Env().Undefined();
+  }
+
+  // close(): JS calls it once every op has settled.
+  Napi::Value JsClose(const Napi::CallbackInfo& info) {
+    if (ring_ != nullptr) ring_->Shutdown();
+    return info.Env().Undefined();
+  }
+
+  // counters() -> [submittedInline, wakeups, batches]
+  Napi::Value JsCounters(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Napi::Array out = Napi::Array::New(env, 3);
+    if (ring_ != nullptr) {
+      out.Set(0u, Napi::Number::New(env, static_cast<double>(ring_->submitted_inline())));
+      out.Set(1u, Napi::Number::New(env, static_cast<double>(ring_->wakeups())));
+      out.Set(2u, Napi::Number::New(env, static_cast<double>(ring_->batches())));
+    }
+    return out;
+  }
+
+  Ring* ring_ = nullptr;
+};
+
+// allocAligned(size, alignment) -> Buffer | -errno
+// Zero-filled aligned memory behind an external Buffer, freed by the Buffer's
+// finalizer. Large buffers are fresh anonymous mappings (already zero, given
+// back to the system when freed); small ones come from posix_memalign. Never
+// a copy: where the runtime forbids external buffers this returns -ENOTSUP
+// and JS says so.
+constexpr size_t kMapThreshold = 256 * 1024;
+constexpr uintptr_t kMappedBit = uintptr_t(1) << (sizeof(uintptr_t) * 8 - 1);
+
+void FreeAligned(napi_env env, void* data, void* hint) {
+  uintptr_t tag = reinterpret_cast<uintptr_t>(hint);
+  size_t size = static_cast<size_t>(tag & ~kMappedBit);
+  if (tag & kMappedBit) {
+    munmap(data, size);
+  } else {
+    free(data);
+  }
+  int64_t adjusted;
+  napi_adjust_external_memory(env, -static_cast<int64_t>(size), &adjusted);
+}
+
+Napi::Value JsAllocAligned(const Napi::CallbackInfo& info) {
+  napi_env env = info.Env();
+  size_t size = static_cast<size_t>(info[0].As<Napi::Number>().Int64Value());
+  size_t alignment = static_cast<size_t>(info[1].As<Napi::Number>().Int64Value());
+  void* memory = nullptr;
+  uintptr_t tag = size;
+  size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  if (size >= kMapThreshold && alignment <= page) {
+    memory = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (memory == MAP_FAILED) return Napi::Number::New(env, -errno);
+    tag |= kMappedBit;
+  } else {
+    // posix_memalign(0) may return NULL; give every buffer a real address.
+    int ret = posix_memalign(&memory, alignment, size == 0 ? alignment : size);
+    if (ret != 0) return Napi::Number::New(env, -ret);
+    memset(memory, 0, size);
+  }
+  napi_value buffer;
+  napi_status status =
+      napi_create_external_buffer(env, size, memory, FreeAligned, reinterpret_cast<void*>(tag), &buffer);
+  if (status != napi_ok) {
+    if (tag & kMappedBit) {
+      munmap(memory, size);
+    } else {
+      free(memory);
+    }
+    bool pending = false;
+    napi_is_exception_pending(env, &pending);
+    if (pending) {
+      napi_value ignored;
+      napi_get_and_clear_last_exception(env, &ignored);
+    }
+    return Napi::Number::New(env, status == napi_no_external_buffers_allowed ? -ENOTSUP : -ENOMEM);
+  }
+  // Tell the GC how much native memory this small object holds.
+  int64_t adjusted;
+  napi_adjust_external_memory(env, static_cast<int64_t>(size), &adjusted);
+  return Napi::Value(env, buffer);
+}
+
+// openFile(path, flags, mode, callback(fdOrErrno, memoryAlign, offsetAlign, source))
+class OpenWorker : public Napi::AsyncWorker {
+ public:
+  OpenWorker(Napi::Function callback, std::string path, int flags, int mode)
+      : Napi::AsyncWorker(callback, "odirect:open"), path_(std::move(path)), flags_(flags), mode_(mode) {}
+
+  void Execute() override {
+    fd_ = open(path_.c_str(), flags_ | O_CLOEXEC, mode_);
+    if (fd_ < 0) {
+      fd_ = -errno;
+      return;
+    }
+    int ret = ProbeAlignment(fd_, &alignment_);
+    if (ret < 0) {
+      close(fd_);
+      fd_ = ret;
+    }
+  }
+
+  void OnOK() override {
+    Napi::Env env = Env();
+    Callback().Call({Napi::Number::New(env, fd_), Napi::Number::New(env, alignment_.memory),
+                     Napi::Number::New(env, alignment_.offset), Napi::Number::New(env, alignment_.source)});
+  }
+
+ private:
+  std::string path_;
+  int flags_;
+  int mode_;
+  int fd_ = -1;
+  Alignment alignment_ = {0, 0, kAlignDefault};
+};
+
+Napi::Value JsOpenFile(const Napi::CallbackInfo& info) {
+  OpenWorker* worker = new OpenWorker(info[3].As<Napi::Function>(), info[0].As<Napi::String>().Utf8Value(),
+                                      info[1].As<Napi::Number>().Int32Value(),
+                                      info[2].As<Napi::Number>().Int32Value());
+  worker->Queue();
+  return info.Env().Undefined();
+}
+
+// alignmentOf(fd) -> [memory, offset, source] | -errno. Synchronous: fstat-like
+// cost on a descriptor the caller already holds.
+Napi::Value JsAlignmentOf(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Alignment alignment;
+  int ret = ProbeAlignment(info[0].As<Napi::Number>().Int32Value(), &alignment);
+  if (ret < 0) return Napi::Number::New(env, ret);
+  Napi::Array out = Napi::Array::New(env, 3);
+  out.Set(0u, Napi::Number::New(env, alignment.memory));
+  out.Set(1u, Napi::Number::New(env, alignment.offset));
+  out.Set(2u, Napi::Number::New(env, alignment.source));
+  return out;
+}
+
+// isAligned(view, alignment) -> whether the view's first byte is at a multiple of alignment
+Napi::Value JsIsAligned(const Napi::CallbackInfo& info) {
+  napi_env env = info.Env();
+  void* data = nullptr;
+  size_t byte_length = 0;
+  if (!ViewBytes(env, info[0], &data, &byte_length)) return Napi::Boolean::New(env, false);
+  uintptr_t alignment = static_cast<uintptr_t>(info[1].As<Napi::Number>().Int64Value());
+  return Napi::Boolean::New(env, data != nullptr && reinterpret_cast<uintptr_t>(data) % alignment == 0);
+}
+
+// kernelRelease() -> uname -r
+Napi::Value JsKernelRelease(const Napi::CallbackInfo& info) {
+  utsname name;
+  if (uname(&name) != 0) return info.Env().Null();
+  return Napi::String::New(info.Env(), name.release);
+}
+
+}  // namespace
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("NativeRing", RingWrap::Define(env));
+  exports.Set("allocAligned", Napi::Function::New<JsAllocAligned>(env, "allocAligned"));
+  exports.Set("openFile", Napi::Function::New<JsOpenFile>(env, "openFile"));
+  exports.Set("alignmentOf", Napi::Function::New<JsAlignmentOf>(env, "alignmentOf"));
+  exports.Set("isAligned", Napi::Function::New<JsIsAligned>(env, "isAligned"));
+  exports.Set("kernelRelease", Napi::Function::New<JsKernelRelease>(env, "kernelRelease"));
+#ifdef ODIRECT_HAVE_LIBURING
+  exports.Set("builtWithLiburing", Napi::Boolean::New(env, true));
+#else
+  exports.Set("builtWithLiburing", Napi::Boolean::New(env, false));
+#endif
+  return exports;
+}
+
+}  // namespace odirect
+
+static Napi::Object InitModule(Napi::Env env, Napi::Object exports) {
+  return odirect::Init(env, exports);
+}
+
+NODE_API_MODULE(odirect, InitModule)

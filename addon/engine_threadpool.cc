@@ -1,0 +1,139 @@
+// The threadpool engine: pread/pwrite/fdatasync on worker threads. The last
+// resort where neither io_uring nor Linux AIO can start (gVisor and other
+// sandboxes), and a baseline. Submitting only queues in memory, so the JS
+// thread may do it itself.
+#include <errno.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <thread>
+
+#include "engine.h"
+
+namespace odirect {
+namespace {
+
+class ThreadpoolEngine final : public Engine {
+ public:
+  ~ThreadpoolEngine() override {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stopping_ = true;
+    }
+    work_cv_.notify_all();
+    for (std::thread& worker : workers_) worker.join();
+  }
+
+  int Init(const EngineOptions& options) {
+    unsigned count = options.threads == 0 ? 1 : options.threads;
+    for (unsigned i = 0; i < count; i++) workers_.emplace_back(&ThreadpoolEngine::WorkerMain, this);
+    return 0;
+  }
+
+  const char* name() const override { return "threadpool"; }
+  bool CanSubmitInline() const override { return true; }
+  std::string Features() const override { return std::to_string(workers_.size()) + " threads"; }
+
+  int Submit(const Op* ops, int count, std::vector<Completion>*) override {
+    if (count == 0) return 0;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      work_.insert(work_.end(), ops, ops + count);
+    }
+    if (count == 1) {
+      work_cv_.notify_one();
+    } else {
+      work_cv_.notify_all();
+    }
+    return count;
+  }
+
+  int Reap(Completion* out, int max, bool wait) override {
+    std::unique_lock<std::mutex> lock(mu_);
+    if (wait) done_cv_.wait(lock, [this] { return !done_.empty() || woken_; });
+    woken_ = false;
+    int n = 0;
+    while (n < max && !done_.empty()) {
+      out[n++] = done_.front();
+      done_.pop_front();
+    }
+    return n;
+  }
+
+  void Wake() override {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      woken_ = true;
+    }
+    done_cv_.notify_one();
+  }
+
+ private:
+  void WorkerMain() {
+    std::unique_lock<std::mutex> lock(mu_);
+    for (;;) {
+      work_cv_.wait(lock, [this] { return !work_.empty() || stopping_; });
+      if (work_.empty()) return;  // stopping, and nothing left to do
+      Op op = work_.front();
+      work_.pop_front();
+      lock.unlock();
+      int32_t result = Run(op);
+      lock.lock();
+      done_.push_back({op.id, result});
+      done_cv_.notify_one();
+    }
+  }
+
+  static int32_t Run(const Op& op) {
+    ssize_t ret;
+    off_t offset = static_cast<off_t>(op.offset);
+    iovec single = {op.addr, op.len};
+    do {
+      switch (op.code) {
+        case kOpRead:
+          ret = op.rw_flags ? preadv2(op.fd, &single, 1, offset, op.rw_flags)
+                            : pread(op.fd, op.addr, op.len, offset);
+          break;
+        case kOpWrite:
+          ret = op.rw_flags ? pwritev2(op.fd, &single, 1, offset, op.rw_flags)
+                            : pwrite(op.fd, op.addr, op.len, offset);
+          break;
+        case kOpReadv:
+          ret = preadv2(op.fd, static_cast<const iovec*>(op.addr), static_cast<int>(op.len), offset,
+                        op.rw_flags);
+          break;
+        case kOpWritev:
+          ret = pwritev2(op.fd, static_cast<const iovec*>(op.addr), static_cast<int>(op.len), offset,
+                         op.rw_flags);
+          break;
+        case kOpFsync: ret = fsync(op.fd); break;
+        case kOpFdatasync: ret = fdatasync(op.fd); break;
+        default: ret = -1; errno = EINVAL; break;
+      }
+    } while (ret < 0 && errno == EINTR);
+    return ret < 0 ? -errno : static_cast<int32_t>(ret);
+  }
+
+  std::mutex mu_;
+  std::condition_variable work_cv_;  // workers wait for work_
+  std::condition_variable done_cv_;  // the completion thread waits for done_
+  std::deque<Op> work_;
+  std::deque<Completion> done_;
+  bool woken_ = false;
+  bool stopping_ = false;
+  std::vector<std::thread> workers_;
+};
+
+}  // namespace
+
+std::unique_ptr<Engine> CreateThreadpoolEngine(const EngineOptions& options, int* err) {
+  std::unique_ptr<ThreadpoolEngine> engine(new ThreadpoolEngine());
+  *err = engine->Init(options);
+  if (*err < 0) return nullptr;
+  return engine;
+}
+
+}  // namespace odirect

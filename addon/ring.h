@@ -1,0 +1,116 @@
+// A Ring is one engine instance with its completion thread.
+//
+// Threads and what they own:
+//  - the JS thread: pending_ (ops queued this tick), in_flight_, the uv_async
+//    handle, the results array that JS reads, everything napi.
+//  - the completion thread: the submission backlog it is working through, its
+//    reap buffer, and the engine's reaping side.
+//  - shared, under mu_: to_submit_ (JS -> thread), done_ (thread -> JS),
+//    sleeping_, stopping_. Batches are swapped whole under the lock; nothing
+//    per op crosses threads.
+//  - the engine's submission side: under sq_mu_, held by one thread at a time
+//    (the completion thread, or the JS thread on the inline path).
+#ifndef ODIRECT_RING_H_
+#define ODIRECT_RING_H_
+
+#include <node_api.h>
+#include <uv.h>
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "engine.h"
+
+namespace odirect {
+
+class Ring {
+ public:
+  // JS thread. `results` is the int32 array (2 * capacity entries: id, result)
+  // that completions are copied into before `on_complete(count)` is called.
+  static Ring* Create(napi_env env, std::unique_ptr<Engine> engine, unsigned capacity,
+                      unsigned submit_batch, napi_value on_complete, int32_t* results,
+                      napi_value results_buffer, int* err);
+
+  const char* engine_name() const { return engine_->name(); }
+  std::string engine_features() const { return engine_->Features(); }
+  unsigned capacity() const { return capacity_; }
+  bool open() const { return state_ == State::kOpen; }
+
+  // JS thread. Records one op; no system call. The op's memory must stay
+  // valid until its completion is delivered (the JS side holds it).
+  void Queue(const Op& op);
+  // JS thread. Storage for a vectored op's iovecs, kept until its completion.
+  std::vector<iovec>& IovecsFor(uint32_t id) { return iovecs_[id]; }
+  // JS thread. Hands the ops queued since the last flush to the kernel:
+  // submits them on this thread when at most `inline_max` ops would then be
+  // in the kernel and the engine allows it, otherwise wakes the completion
+  // thread to submit them.
+  void Flush(unsigned inline_max);
+  // JS thread. Stops the completion thread once nothing is in the kernel,
+  // frees the engine and closes the handle. Ops not yet submitted are dropped.
+  void Shutdown();
+  // JS thread. The JS wrapper is gone; frees the ring once it is closed.
+  void ReleaseOwner();
+
+  // Counters for stats(); JS thread.
+  uint64_t submitted_inline() const { return submitted_inline_; }
+  uint64_t wakeups() const { return wakeups_; }
+  uint64_t batches() const { return batches_; }
+
+ private:
+  enum class State { kOpen, kClosing, kClosed };
+
+  Ring(napi_env env, std::unique_ptr<Engine> engine, unsigned capacity, unsigned submit_batch);
+  ~Ring();
+
+  void ThreadMain();
+  void Publish(const Completion* completions, size_t count);  // completion thread
+  static void OnAsync(uv_async_t* handle);                    // JS thread
+  static void OnClosed(uv_handle_t* handle);                  // JS thread
+  static void OnEnvCleanup(napi_async_cleanup_hook_handle handle, void* arg);
+  void Deliver();  // JS thread
+
+  // Fixed at creation.
+  napi_env env_;
+  std::unique_ptr<Engine> engine_;
+  const unsigned capacity_;
+  const unsigned submit_batch_;
+
+  // JS thread.
+  State state_ = State::kOpen;
+  bool owner_gone_ = false;
+  std::vector<Op> pending_;
+  std::vector<Completion> delivering_;
+  std::vector<std::vector<iovec>> iovecs_;
+  unsigned in_flight_ = 0;  // queued and not yet delivered to JS
+  uv_async_t async_;
+  napi_ref on_complete_ = nullptr;
+  napi_ref results_ref_ = nullptr;
+  int32_t* results_ = nullptr;
+  napi_async_context async_context_ = nullptr;
+  napi_async_cleanup_hook_handle cleanup_hook_ = nullptr;
+  uint64_t submitted_inline_ = 0;
+  uint64_t wakeups_ = 0;
+  uint64_t batches_ = 0;
+
+  // Shared, under mu_.
+  std::mutex mu_;
+  std::vector<Op> to_submit_;
+  std::vector<Completion> done_;
+  bool sleeping_ = false;
+  bool stopping_ = false;
+
+  // The engine's submission side.
+  std::mutex sq_mu_;
+  // Ops in the kernel: raised by whoever submits, lowered by the completion thread.
+  std::atomic<int> in_kernel_{0};
+
+  std::thread thread_;
+};
+
+}  // namespace odirect
+
+#endif  // ODIRECT_RING_H_

@@ -1,0 +1,47 @@
+{
+  "variables": {
+    # 1 when <liburing.h> compiles on this machine (Debian/Ubuntu: liburing-dev).
+    # Without it the addon builds with the aio and threadpool engines alone.
+    "have_liburing%": "<!(sh scripts/have-liburing.sh)",
+    "sanitize%": "0"
+  },
+  "targets": [
+    {
+      "target_name": "odirect",
+      "sources": [
+        "addon/binding.cc",
+        "addon/ring.cc",
+        "addon/files.cc",
+        "addon/engine_uring.cc",
+        "addon/engine_aio.cc",
+        "addon/engine_threadpool.cc"
+      ],
+      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
+      "defines": [
+        "NAPI_VERSION=8",
+        "NAPI_DISABLE_CPP_EXCEPTIONS",
+        "NODE_ADDON_API_DISABLE_DEPRECATED"
+      ],
+      "cflags!": ["-fno-exceptions", "-O2", "-O3"],
+      "cflags_cc!": ["-fno-exceptions", "-std=gnu++17", "-std=gnu++20"],
+      "cflags": ["-Wall", "-Wextra"],
+      "cflags_cc": ["-std=c++17", "-fno-exceptions", "-Wall", "-Wextra"],
+      "configurations": {
+        "Release": { "cflags": ["-O3"], "cflags_cc": ["-O3"] },
+        "Debug": { "cflags": ["-O0", "-g"], "cflags_cc": ["-O0", "-g"] }
+      },
+      "libraries": ["-lpthread"],
+      "conditions": [
+        ["have_liburing==1", {
+          "defines": ["ODIRECT_HAVE_LIBURING=1"],
+          "libraries": ["-luring"]
+        }],
+        ["sanitize==1", {
+          "cflags": ["-fsanitize=address,undefined", "-fno-omit-frame-pointer"],
+          "cflags_cc": ["-fsanitize=address,undefined", "-fno-omit-frame-pointer"],
+          "ldflags": ["-fsanitize=address,undefined"]
+        }]
+      ]
+    }
+  ]
+}

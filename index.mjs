@@ -1,0 +1,7 @@
+// ESM entry: the CommonJS build's exports, by name.
+import odirect from './dist/index.js';
+
+export const {
+  open, readAt, writeAt, alignmentOf, DirectFile, allocAligned, isAligned, Ring, defaultRing, ENGINES,
+} = odirect;
+export default odirect;

@@ -1,0 +1,80 @@
+// Argument checks. Everything the addon relies on is checked here, before any
+// native call: the addon trusts these (and re-checks only what guards memory).
+import { invalidArgType, invalidArgValue, outOfRange } from './errors';
+
+/** The largest transfer Linux does in one read or write (MAX_RW_COUNT: INT_MAX rounded down to a page). */
+export const MAX_TRANSFER = 0x7ffff000;
+const MAX_POSITION = (1n << 63n) - 1n;
+
+export function checkBuffer(buffer: unknown, name = 'buffer'): ArrayBufferView {
+  if (!ArrayBuffer.isView(buffer)) {
+    throw invalidArgType(name, 'an instance of Buffer, TypedArray, or DataView', buffer);
+  }
+  return buffer;
+}
+
+/** A file position: a safe non-negative integer, or a bigint up to 2^63-1. Returned as a number when it fits. */
+export function checkPosition(position: unknown, name = 'position'): number | bigint {
+  if (typeof position === 'number') {
+    if (!Number.isSafeInteger(position) || position < 0) {
+      throw outOfRange(name, 'an integer >= 0 and <= 2^53-1', position);
+    }
+    return position;
+  }
+  if (typeof position === 'bigint') {
+    if (position < 0n || position > MAX_POSITION) throw outOfRange(name, '>= 0n and <= 2n ** 63n - 1n', position);
+    return position <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(position) : position;
+  }
+  throw invalidArgType(name, 'of type number or bigint', position);
+}
+
+/** The byte count of an op on `buffer`: `length`, or the whole view. */
+export function checkLength(length: unknown, buffer: ArrayBufferView, name = 'length'): number {
+  if (length === undefined) length = buffer.byteLength;
+  if (typeof length !== 'number') throw invalidArgType(name, 'of type number', length);
+  if (!Number.isInteger(length) || length < 0 || length > buffer.byteLength) {
+    throw outOfRange(name, `an integer >= 0 and <= ${buffer.byteLength} (the buffer's byteLength)`, length);
+  }
+  if (length > MAX_TRANSFER) throw outOfRange(name, `<= ${MAX_TRANSFER} (Linux's largest single transfer)`, length);
+  return length;
+}
+
+/** The end of [position, position + length) must stay within 2^63-1. */
+export function checkEnd(position: number | bigint, length: number): void {
+  if (typeof position === 'bigint' && position + BigInt(length) > MAX_POSITION) {
+    throw outOfRange('position', `<= ${MAX_POSITION - BigInt(length)} for a length of ${length}`, position);
+  }
+}
+
+export function remainder(position: number | bigint, alignment: number): number {
+  return typeof position === 'number' ? position % alignment : Number(position % BigInt(alignment));
+}
+
+export function checkFd(fd: unknown): number {
+  if (typeof fd !== 'number') throw invalidArgType('fd', 'of type number', fd);
+  if (!Number.isInteger(fd) || fd < 0 || fd > 0x7fffffff) throw outOfRange('fd', 'an integer >= 0 and <= 2147483647', fd);
+  return fd;
+}
+
+export interface IoOptions {
+  /** Bytes to transfer; the whole view when absent. */
+  length?: number;
+  /** writeAt only: the write is durable when it completes (RWF_DSYNC). */
+  dsync?: boolean;
+}
+
+/** The third argument of readAt/writeAt: a length, an options object, or nothing. */
+export function checkIoOptions(options: unknown): IoOptions {
+  if (options === undefined || options === null) return {};
+  if (typeof options === 'number') return { length: options };
+  if (typeof options !== 'object') throw invalidArgType('options', 'of type object or number', options);
+  const { dsync } = options as IoOptions;
+  if (dsync !== undefined && typeof dsync !== 'boolean') throw invalidArgValue('options.dsync', 'must be a boolean', dsync);
+  return options as IoOptions;
+}
+
+export function checkInteger(value: unknown, name: string, min: number, max: number): number {
+  if (typeof value !== 'number') throw invalidArgType(name, 'of type number', value);
+  if (!Number.isInteger(value) || value < min || value > max) throw outOfRange(name, `an integer >= ${min} and <= ${max}`, value);
+  return value;
+}

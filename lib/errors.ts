@@ -1,0 +1,63 @@
+// Errors in Node's shape: code, errno (negative), syscall, path, and a message
+// that says what happened and, where we know it, what to do.
+import util = require('util');
+
+export interface ErrnoError extends Error {
+  code: string;
+  errno: number;
+  syscall: string;
+  path?: string;
+  fd?: number;
+}
+
+let errorMap: Map<number, [string, string]> | undefined;
+
+function describe(errno: number): [code: string, description: string] {
+  errorMap ??= util.getSystemErrorMap();
+  return errorMap.get(-errno) ?? [`E${errno}`, `unknown error ${errno}`];
+}
+
+/** An errno error. `errno` is positive (as from -result); `detail` replaces the generic tail. */
+export function errnoError(errno: number, syscall: string, detail?: string, path?: string): ErrnoError {
+  const [code, description] = describe(errno);
+  const where = path !== undefined ? ` '${path}'` : '';
+  const message = detail !== undefined ? `${code}: ${detail}` : `${code}: ${description}, ${syscall}${where}`;
+  const error = new Error(message) as ErrnoError;
+  error.code = code;
+  error.errno = -errno;
+  error.syscall = syscall;
+  if (path !== undefined) error.path = path;
+  Error.captureStackTrace?.(error, errnoError);
+  return error;
+}
+
+/** The EINVAL of a misaligned offset, length or buffer, naming the value and what it must be. */
+export function alignmentError(syscall: string, what: string, value: number | bigint, alignment: number,
+  path: string | undefined): ErrnoError {
+  const where = path !== undefined ? ` of '${path}'` : '';
+  return errnoError(22, syscall,
+    `${syscall} ${what} ${value} is not a multiple of ${alignment}, the direct-I/O alignment${where}`, path);
+}
+
+function withCode<T extends Error>(error: T, code: string): T & { code: string } {
+  return Object.assign(error, { code });
+}
+
+export function invalidArgType(name: string, expected: string, actual: unknown): TypeError {
+  let got: string;
+  if (actual === null) got = 'null';
+  else if (typeof actual === 'object') got = `an instance of ${(actual as object).constructor?.name ?? 'Object'}`;
+  else got = `type ${typeof actual} (${util.inspect(actual)})`;
+  return withCode(new TypeError(`The "${name}" argument must be ${expected}. Received ${got}`),
+    'ERR_INVALID_ARG_TYPE');
+}
+
+export function outOfRange(name: string, range: string, actual: unknown): RangeError {
+  return withCode(new RangeError(`The value of "${name}" is out of range. It must be ${range}. Received ${util.inspect(actual)}`),
+    'ERR_OUT_OF_RANGE');
+}
+
+export function invalidArgValue(name: string, reason: string, actual: unknown): TypeError {
+  return withCode(new TypeError(`The argument '${name}' ${reason}. Received ${util.inspect(actual)}`),
+    'ERR_INVALID_ARG_VALUE');
+}

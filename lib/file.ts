@@ -1,0 +1,294 @@
+// Files opened for direct I/O, and I/O on descriptors the caller opened.
+import fs = require('fs');
+import { fileURLToPath } from 'url';
+import { binding, OP_FDATASYNC, OP_FSYNC, OP_READ, OP_WRITE, RWF_DSYNC } from './native';
+import { alignmentError, errnoError, invalidArgType, invalidArgValue } from './errors';
+import {
+  checkBuffer, checkEnd, checkFd, checkInteger, checkIoOptions, checkLength, checkPosition, IoOptions, remainder,
+} from './checks';
+import { defaultRing, OpTarget, Ring } from './ring';
+import { parseFlags } from './flags';
+
+const { O_DIRECT, O_CREAT, O_EXCL, O_TRUNC, O_ACCMODE, O_RDONLY } = fs.constants as typeof fs.constants & { O_ACCMODE?: number };
+const ACCESS_MODE = O_ACCMODE ?? 3;
+
+/** Direct-I/O alignment, in bytes. */
+export interface Alignment {
+  /** Buffer addresses must be multiples of this. */
+  readonly memory: number;
+  /** File offsets and lengths must be multiples of this. */
+  readonly offset: number;
+}
+
+/** Where `alignment` came from: the filesystem, the block device, or the defaults. */
+export type AlignmentSource = 'statx' | 'block-device' | 'default' | 'buffered';
+const SOURCES: AlignmentSource[] = ['statx', 'block-device', 'default'];
+
+export interface OpenOptions {
+  /** true (default): O_DIRECT; false: the page cache; 'auto': O_DIRECT where the filesystem takes it. */
+  direct?: boolean | 'auto';
+  /** Permission bits for a created file. Default 0o666 (before the umask). */
+  mode?: number;
+  /** The ring this file's I/O goes through. Default: defaultRing(). */
+  ring?: Ring;
+}
+
+export type PathLike = string | Buffer | URL;
+
+function toPath(path: unknown): string {
+  if (typeof path === 'string') {
+    if (path.includes('\0')) throw invalidArgValue('path', 'must be a string without null bytes', path);
+    return path;
+  }
+  if (Buffer.isBuffer(path)) return toPath(path.toString());
+  if (path instanceof URL) return fileURLToPath(path);
+  throw invalidArgType('path', 'of type string or an instance of Buffer or URL', path);
+}
+
+interface Opened {
+  fd: number;
+  alignment: Alignment;
+  source: AlignmentSource;
+}
+
+function openNative(path: string, flags: number, mode: number): Promise<Opened | number> {
+  return new Promise((resolve) => {
+    binding.openFile(path, flags, mode, (fd, memory, offset, source) => {
+      resolve(fd < 0 ? fd : { fd, alignment: Object.freeze({ memory, offset }), source: SOURCES[source] });
+    });
+  });
+}
+
+function closeFd(fd: number): Promise<void> {
+  return new Promise((resolve, reject) => fs.close(fd, (error) => (error ? reject(error) : resolve())));
+}
+
+/**
+ * Opens a file for direct I/O. `flags` are Node's ('r', 'r+', 'w', 'w+', 'a',
+ * 'ax'...) or a number from fs.constants; O_DIRECT is added unless
+ * `options.direct` is false.
+ */
+export async function open(path: PathLike, flags: string | number = 'r', options: OpenOptions = {}): Promise<DirectFile> {
+  const filePath = toPath(path);
+  const openFlags = parseFlags(flags);
+  if (options === null || typeof options !== 'object') throw invalidArgType('options', 'of type object', options);
+  const direct = options.direct ?? true;
+  if (direct !== true && direct !== false && direct !== 'auto') {
+    throw invalidArgValue('options.direct', "must be true, false or 'auto'", direct);
+  }
+  const mode = checkInteger(options.mode ?? 0o666, 'options.mode', 0, 0o7777);
+  const ring = options.ring ?? defaultRing();
+  if (!(ring instanceof Ring)) throw invalidArgType('options.ring', 'an instance of Ring', ring);
+  if (ring.closed) throw errnoError(9, 'open', 'the ring given in options.ring is closed', filePath);
+
+  if (direct === false) return buffered(filePath, openFlags, mode, ring);
+  const opened = await openNative(filePath, openFlags | O_DIRECT, mode);
+  if (typeof opened !== 'number') return new DirectFile(opened.fd, filePath, openFlags, true, opened.alignment, opened.source, ring);
+  if (opened === -22 && await refusesDirectIo(filePath, openFlags)) {
+    if (direct === 'auto') return buffered(filePath, openFlags, mode, ring);
+    throw errnoError(22, 'open',
+      `the filesystem of '${filePath}' does not support direct I/O (O_DIRECT); ` +
+      "open it with { direct: false } to use the page cache, or { direct: 'auto' }", filePath);
+  }
+  throw errnoError(-opened, 'open', undefined, filePath);
+}
+
+/** After EINVAL: does the same open succeed without O_DIRECT (and without creating anything)? */
+async function refusesDirectIo(path: string, flags: number): Promise<boolean> {
+  const probe = await openNative(path, (flags & ~(O_DIRECT | O_CREAT | O_EXCL | O_TRUNC) & ~ACCESS_MODE) | O_RDONLY, 0);
+  if (typeof probe === 'number') return false;
+  await closeFd(probe.fd);
+  return true;
+}
+
+async function buffered(path: string, flags: number, mode: number, ring: Ring): Promise<DirectFile> {
+  const opened = await openNative(path, flags & ~O_DIRECT, mode);
+  if (typeof opened === 'number') throw errnoError(-opened, 'open', undefined, path);
+  return new DirectFile(opened.fd, path, flags & ~O_DIRECT, false, Object.freeze({ memory: 1, offset: 1 }), 'buffered', ring);
+}
+
+function badDescriptor(syscall: string, path: string): Promise<never> {
+  return Promise.reject(errnoError(9, syscall, `bad file descriptor, ${syscall} '${path}' (the file is closed)`, path));
+}
+
+/** A file opened by open(). Its I/O goes through `ring`. */
+export class DirectFile implements OpTarget {
+  /** The descriptor; -1 once closed. */
+  #fd: number;
+  readonly path: string;
+  /** The flags it was opened with (including O_DIRECT when direct). */
+  readonly flags: number;
+  /** Whether I/O bypasses the page cache. */
+  readonly direct: boolean;
+  /** Direct-I/O alignment for this file ({ memory: 1, offset: 1 } when not direct). */
+  readonly alignment: Alignment;
+  /** Where `alignment` came from. */
+  readonly alignmentSource: AlignmentSource;
+  readonly ring: Ring;
+  #inFlight = 0;
+  #closing: Promise<void> | null = null;
+  #idle: (() => void) | null = null;
+
+  /** @internal Use open(). */
+  constructor(fd: number, path: string, flags: number, direct: boolean, alignment: Alignment,
+    alignmentSource: AlignmentSource, ring: Ring) {
+    this.#fd = fd;
+    this.path = path;
+    this.flags = direct ? flags | O_DIRECT : flags;
+    this.direct = direct;
+    this.alignment = alignment;
+    this.alignmentSource = alignmentSource;
+    this.ring = ring;
+  }
+
+  get fd(): number { return this.#fd; }
+
+  /** Whether close() has been called. */
+  get closed(): boolean { return this.#closing !== null; }
+
+  /** @internal */
+  opStarted(): void { this.#inFlight++; }
+
+  /** @internal */
+  opSettled(): void {
+    if (--this.#inFlight === 0 && this.#idle !== null) {
+      const idle = this.#idle;
+      this.#idle = null;
+      idle();
+    }
+  }
+
+  /**
+   * Reads into `buffer` (its own byte range, or its first `length` bytes) from
+   * `position`. Resolves to the bytes read: fewer than asked at end of file,
+   * 0 at or past it.
+   */
+  readAt(buffer: ArrayBufferView, position: number | bigint, options?: number | IoOptions): Promise<number> {
+    return this.#io(OP_READ, 'read', buffer, position, options);
+  }
+
+  /** Writes `buffer` (or its first `length` bytes) at `position`. Resolves to the bytes written. */
+  writeAt(buffer: ArrayBufferView, position: number | bigint, options?: number | IoOptions): Promise<number> {
+    return this.#io(OP_WRITE, 'write', buffer, position, options);
+  }
+
+  #io(code: number, syscall: string, buffer: ArrayBufferView, position: number | bigint,
+    options: number | IoOptions | undefined): Promise<number> {
+    let length: number;
+    let rwFlags = 0;
+    try {
+      checkBuffer(buffer);
+      position = checkPosition(position);
+      const io = checkIoOptions(options);
+      length = checkLength(io.length, buffer);
+      checkEnd(position, length);
+      if (io.dsync === true && code === OP_WRITE) rwFlags = RWF_DSYNC;
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    if (this.#closing !== null) return badDescriptor(syscall, this.path);
+    const { offset, memory } = this.alignment;
+    if (offset > 1) {
+      if (remainder(position, offset) !== 0) {
+        return Promise.reject(alignmentError(syscall, 'at offset', position, offset, this.path));
+      }
+      if (length % offset !== 0) {
+        return Promise.reject(alignmentError(syscall, 'length', length, offset, this.path));
+      }
+    }
+    if (length === 0) return Promise.resolve(0);
+    return this.ring.submit(code, this, this.#fd, buffer, position, length, memory, rwFlags);
+  }
+
+  /** Flushes the file's data (and the metadata needed to read it) to the device: fdatasync(2), through the ring. */
+  datasync(): Promise<void> {
+    if (this.#closing !== null) return badDescriptor('fdatasync', this.path);
+    return this.ring.submit(OP_FDATASYNC, this, this.#fd, null, 0, 0, 0, 0).then(() => undefined);
+  }
+
+  /** Flushes the file's data and all its metadata: fsync(2), through the ring. */
+  sync(): Promise<void> {
+    if (this.#closing !== null) return badDescriptor('fsync', this.path);
+    return this.ring.submit(OP_FSYNC, this, this.#fd, null, 0, 0, 0, 0).then(() => undefined);
+  }
+
+  /** fs.fstat() of the file. */
+  stat(options?: { bigint?: false }): Promise<fs.Stats>;
+  stat(options: { bigint: true }): Promise<fs.BigIntStats>;
+  stat(options?: { bigint?: boolean }): Promise<fs.Stats | fs.BigIntStats> {
+    if (this.#closing !== null) return badDescriptor('fstat', this.path);
+    return new Promise((resolve, reject) => {
+      fs.fstat(this.#fd, { bigint: options?.bigint === true }, (error, stats) => (error ? reject(error) : resolve(stats)));
+    });
+  }
+
+  /**
+   * Closes the file once its in-flight ops have settled, so that the
+   * descriptor number is never reused while the kernel still holds I/O for it.
+   * Calling it again returns the same Promise.
+   */
+  close(): Promise<void> {
+    if (this.#closing !== null) return this.#closing;
+    const fd = this.#fd;
+    this.#closing = new Promise<void>((resolve) => {
+      if (this.#inFlight === 0) resolve();
+      else this.#idle = resolve;
+    }).then(() => {
+      this.#fd = -1;
+      return closeFd(fd);
+    });
+    return this.#closing;
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}
+
+/** A target for I/O on a descriptor the caller owns. */
+class Descriptor implements OpTarget {
+  readonly path = undefined;
+  constructor(readonly fd: number) {}
+  opStarted(): void {}
+  opSettled(): void {}
+}
+
+function rawIo(code: number, fd: unknown, buffer: unknown, position: unknown, options: unknown): Promise<number> {
+  let length: number;
+  let pos: number | bigint;
+  let descriptor: number;
+  let rwFlags = 0;
+  try {
+    descriptor = checkFd(fd);
+    const view = checkBuffer(buffer);
+    pos = checkPosition(position);
+    const io = checkIoOptions(options);
+    length = checkLength(io.length, view);
+    checkEnd(pos, length);
+    if (io.dsync === true && code === OP_WRITE) rwFlags = RWF_DSYNC;
+  } catch (error) {
+    return Promise.reject(error);
+  }
+  if (length === 0) return Promise.resolve(0);
+  // The caller owns the descriptor and its alignment; the kernel checks it.
+  return defaultRing().submit(code, new Descriptor(descriptor), descriptor, buffer as ArrayBufferView, pos, length, 1, rwFlags);
+}
+
+/** Reads on a descriptor the caller opened (with O_DIRECT for direct I/O), through the default ring. */
+export function readAt(fd: number, buffer: ArrayBufferView, position: number | bigint,
+  options?: number | IoOptions): Promise<number> {
+  return rawIo(OP_READ, fd, buffer, position, options);
+}
+
+/** Writes on a descriptor the caller opened, through the default ring. */
+export function writeAt(fd: number, buffer: ArrayBufferView, position: number | bigint,
+  options?: number | IoOptions): Promise<number> {
+  return rawIo(OP_WRITE, fd, buffer, position, options);
+}
+
+/** The direct-I/O alignment of an open descriptor, as open() would report it. */
+export function alignmentOf(fd: number): Alignment & { source: AlignmentSource } {
+  const result = binding.alignmentOf(checkFd(fd));
+  if (typeof result === 'number') throw errnoError(-result, 'statx');
+  return { memory: result[0], offset: result[1], source: SOURCES[result[2]] };
+}

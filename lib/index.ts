@@ -1,0 +1,9 @@
+// odirect: asynchronous direct I/O (O_DIRECT) for Node.js on Linux, through
+// io_uring, Linux AIO, or a thread pool.
+export { open, readAt, writeAt, alignmentOf, DirectFile } from './file';
+export type { Alignment, AlignmentSource, OpenOptions, PathLike } from './file';
+export type { IoOptions } from './checks';
+export { allocAligned, isAligned } from './alloc';
+export { Ring, defaultRing, ENGINES } from './ring';
+export type { EngineName, RingOptions, RingStats, EngineAttempt } from './ring';
+export type { ErrnoError } from './errors';

@@ -1,0 +1,52 @@
+// The addon's surface, as lib/ sees it. Nothing outside lib/ loads the addon.
+import path = require('path');
+
+/** One engine instance with its completion thread (addon/ring.h). */
+export interface NativeRing {
+  /** 0, or the -errno with which the engine failed to start. */
+  readonly error: number;
+  readonly engine: string;
+  readonly features: string;
+  readonly capacity: number;
+  /** Completions land here as (id, result) pairs before onComplete(count) runs. */
+  readonly results: Int32Array;
+  queue(code: number, fd: number, buffer: ArrayBufferView | null, position: number | bigint,
+    length: number, id: number, memoryAlignment: number, rwFlags: number): number;
+  queueVector(code: number, fd: number, buffers: ArrayBufferView[], position: number | bigint,
+    id: number, memoryAlignment: number, rwFlags: number): number;
+  flush(inlineMax: number): void;
+  close(): void;
+  counters(): [submittedInline: number, wakeups: number, batches: number];
+}
+
+export interface Binding {
+  NativeRing: new (engine: string, entries: number, submitBatch: number, threads: number,
+    onComplete: (count: number) => void) => NativeRing;
+  allocAligned(size: number, alignment: number): Buffer | number;
+  openFile(path: string, flags: number, mode: number,
+    callback: (fdOrErrno: number, memory: number, offset: number, source: number) => void): void;
+  alignmentOf(fd: number): [memory: number, offset: number, source: number] | number;
+  isAligned(view: ArrayBufferView, alignment: number): boolean;
+  kernelRelease(): string | null;
+  readonly builtWithLiburing: boolean;
+}
+
+/** ODIRECT_BUILD=Debug loads the debug (or sanitizer) build instead of Release. */
+const buildType = process.env.ODIRECT_BUILD === 'Debug' ? 'Debug' : 'Release';
+
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+export const binding: Binding = require(path.join(__dirname, '..', 'build', buildType, 'odirect.node'));
+
+/** Op codes shared with addon/engine.h. */
+export const OP_READ = 0;
+export const OP_WRITE = 1;
+export const OP_FSYNC = 2;
+export const OP_FDATASYNC = 3;
+export const OP_READV = 4;
+export const OP_WRITEV = 5;
+
+/** What queue() returns for a buffer address that is not aligned (addon/binding.cc). */
+export const MISALIGNED_MEMORY = 1;
+
+/** RWF_DSYNC from <linux/fs.h> (Linux 4.7): this write is durable when it completes. */
+export const RWF_DSYNC = 0x2;

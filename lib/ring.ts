@@ -1,0 +1,376 @@
+// A Ring: one engine instance (one kernel queue, one completion thread) and
+// the JS side of its requests: the request table, the per-tick flush, the
+// queue of ops waiting for room, and the settling of Promises.
+import { binding, NativeRing, MISALIGNED_MEMORY, OP_FSYNC, OP_FDATASYNC, OP_READ, OP_READV, OP_WRITE, OP_WRITEV } from './native';
+import { ErrnoError, errnoError, invalidArgValue } from './errors';
+import { checkInteger } from './checks';
+
+export type EngineName = 'io_uring' | 'aio' | 'threadpool';
+export const ENGINES: readonly EngineName[] = ['io_uring', 'aio', 'threadpool'];
+
+export interface RingOptions {
+  /** Ops the ring keeps in the kernel at once; more wait in JS. Default 256. */
+  entries?: number;
+  /** 'auto' (default: io_uring, then aio, then threadpool), or one engine, which must start. */
+  engine?: EngineName | 'auto';
+  /** Ops the completion thread hands to the kernel per system call. Default 8. */
+  submitBatch?: number;
+  /**
+   * Submit from the JS thread itself while at most this many ops would be in
+   * the kernel (saves a thread wake-up at low queue depth). Default 2 for
+   * io_uring; the aio engine never submits from the JS thread.
+   */
+  inlineMax?: number;
+  /** threadpool engine: worker threads. Default 4. */
+  threads?: number;
+}
+
+/** Why an engine was passed over. */
+export interface EngineAttempt {
+  engine: EngineName;
+  error: ErrnoError;
+}
+
+export interface RingStats {
+  engine: EngineName;
+  entries: number;
+  /** Ops handed to the engine and not yet settled. */
+  inFlight: number;
+  /** Ops waiting in JS for room in the ring. */
+  queued: number;
+  submitted: number;
+  completed: number;
+  errors: number;
+  /** Of `submitted`, how many the JS thread submitted itself. */
+  submittedInline: number;
+  /** Times the JS thread woke the completion thread. */
+  wakeups: number;
+  /** Completion batches handed to JS (one JS wake-up each). */
+  batches: number;
+}
+
+/** What a request is on behalf of: a DirectFile, or a bare descriptor. */
+export interface OpTarget {
+  readonly fd: number;
+  readonly path: string | undefined;
+  /** Called when an op of this target is handed to the ring and when it settles. */
+  opStarted(): void;
+  opSettled(): void;
+}
+
+const SYSCALLS = ['read', 'write', 'fsync', 'fdatasync', 'read', 'write'];
+
+// The resolving functions of the Promise being made, without a closure per op.
+let nextResolve: (value: number) => void = () => {};
+let nextReject: (reason: unknown) => void = () => {};
+function capture(resolve: (value: number) => void, reject: (reason: unknown) => void): void {
+  nextResolve = resolve;
+  nextReject = reject;
+}
+
+/** An op waiting in JS for a free slot. */
+interface Waiting {
+  code: number;
+  target: OpTarget | null;
+  fd: number;
+  buffer: ArrayBufferView | ArrayBufferView[] | null;
+  position: number | bigint;
+  length: number;
+  memoryAlignment: number;
+  rwFlags: number;
+  resolve: (value: number) => void;
+  reject: (reason: unknown) => void;
+}
+
+/** A FIFO of waiting ops that does not copy on every shift. */
+class WaitQueue {
+  #items: (Waiting | undefined)[] = [];
+  #head = 0;
+  get length(): number { return this.#items.length - this.#head; }
+  push(item: Waiting): void { this.#items.push(item); }
+  shift(): Waiting | undefined {
+    if (this.#head === this.#items.length) return undefined;
+    const item = this.#items[this.#head];
+    this.#items[this.#head++] = undefined;
+    if (this.#head > 1024 && this.#head * 2 > this.#items.length) {
+      this.#items = this.#items.slice(this.#head);
+      this.#head = 0;
+    }
+    return item;
+  }
+  drain(): Waiting[] {
+    const rest = this.#items.slice(this.#head) as Waiting[];
+    this.#items = [];
+    this.#head = 0;
+    return rest;
+  }
+}
+
+function engineFromEnvironment(): EngineName | 'auto' {
+  const forced = process.env.ODIRECT_ENGINE;
+  if (forced === undefined || forced === '' || forced === 'auto') return 'auto';
+  if ((ENGINES as readonly string[]).includes(forced)) return forced as EngineName;
+  throw invalidArgValue('ODIRECT_ENGINE', `must be one of ${ENGINES.join(', ')} or auto`, forced);
+}
+
+function engineError(engine: EngineName, errno: number): ErrnoError {
+  const reasons: Record<string, string> = {
+    ENOSYS: engine === 'io_uring' && !binding.builtWithLiburing
+      ? 'odirect was built without liburing (install liburing-dev and reinstall)'
+      : 'the kernel does not have it',
+    EPERM: 'forbidden here (a seccomp filter, or kernel.io_uring_disabled=1 for this user)',
+    EACCES: 'forbidden here (a security module)',
+    EAGAIN: engine === 'aio' ? 'fs.aio-max-nr is exhausted' : 'the kernel is out of resources for it',
+    ENOMEM: 'not enough locked memory (RLIMIT_MEMLOCK) or kernel memory',
+    EINVAL: 'the kernel refused its parameters',
+  };
+  const error = errnoError(errno, 'ring', 'x');
+  const reason = reasons[error.code] ?? error.message.replace(/^\w+: /, '');
+  error.message = `${error.code}: the ${engine} engine cannot start: ${reason}`;
+  return error;
+}
+
+export class Ring {
+  /** The engine this ring runs on. */
+  readonly engine: EngineName;
+  /** Ops the ring keeps in the kernel at once. */
+  readonly entries: number;
+  /** Engines tried before this one, and why each was passed over. */
+  readonly passedOver: readonly EngineAttempt[];
+
+  #native: NativeRing;
+  #results: Int32Array;
+  #inlineMax: number;
+  // The request table: a slot per op in the engine, indexed by id.
+  #free: Int32Array;
+  #freeCount: number;
+  #resolves: ((value: number) => void)[];
+  #rejects: ((reason: unknown) => void)[];
+  #buffers: unknown[];          // keeps each op's memory alive until it completes
+  #targets: (OpTarget | null)[];
+  #codes: Uint8Array;
+  #positions: (number | bigint)[];
+  #lengths: Float64Array;
+  #waiting = new WaitQueue();
+  #flushScheduled = false;
+  #closed = false;
+  #closing: Promise<void> | null = null;
+  #idle: (() => void) | null = null;
+  #submitted = 0;
+  #completed = 0;
+  #errors = 0;
+  readonly #flush = (): void => {
+    this.#flushScheduled = false;
+    this.#native.flush(this.#inlineMax);
+  };
+
+  constructor(options: RingOptions = {}) {
+    if (options === null || typeof options !== 'object') throw invalidArgValue('options', 'must be an object', options);
+    const entries = checkInteger(options.entries ?? 256, 'entries', 1, 32768);
+    const submitBatch = checkInteger(options.submitBatch ?? 8, 'submitBatch', 1, 1024);
+    const threads = checkInteger(options.threads ?? 4, 'threads', 1, 256);
+    let requested = options.engine ?? engineFromEnvironment();
+    if (requested !== 'auto' && !(ENGINES as readonly string[]).includes(requested)) {
+      throw invalidArgValue('engine', `must be one of ${ENGINES.join(', ')} or auto`, requested);
+    }
+    const candidates = requested === 'auto' ? ENGINES : [requested];
+    const passedOver: EngineAttempt[] = [];
+    let native: NativeRing | undefined;
+    for (const engine of candidates) {
+      const attempt = new binding.NativeRing(engine, entries, submitBatch, threads, (count) => this.#onComplete(count));
+      if (attempt.error === 0) {
+        native = attempt;
+        break;
+      }
+      passedOver.push({ engine, error: engineError(engine, -attempt.error) });
+    }
+    if (native === undefined) {
+      const last = passedOver[passedOver.length - 1];
+      if (requested !== 'auto') throw last.error;
+      const error = errnoError(-last.error.errno, 'ring',
+        `no engine can start here: ${passedOver.map((a) => a.error.message).join('; ')}`);
+      throw error;
+    }
+    this.#native = native;
+    this.engine = native.engine as EngineName;
+    this.entries = native.capacity;
+    this.passedOver = passedOver;
+    this.#results = native.results;
+    const inlineDefault = this.engine === 'threadpool' ? 0xffffffff : this.engine === 'io_uring' ? 2 : 0;
+    this.#inlineMax = options.inlineMax === undefined ? inlineDefault
+      : checkInteger(options.inlineMax, 'inlineMax', 0, 0xffffffff);
+    this.#free = new Int32Array(entries);
+    for (let i = 0; i < entries; i++) this.#free[i] = entries - 1 - i;
+    this.#freeCount = entries;
+    this.#resolves = new Array(entries).fill(undefined);
+    this.#rejects = new Array(entries).fill(undefined);
+    this.#buffers = new Array(entries).fill(undefined);
+    this.#targets = new Array(entries).fill(null);
+    this.#codes = new Uint8Array(entries);
+    this.#positions = new Array(entries).fill(0);
+    this.#lengths = new Float64Array(entries);
+  }
+
+  /** Engine features in use ("nodrop fast_poll", "user_ring", "4 threads"...). */
+  get features(): string { return this.#native.features; }
+
+  get closed(): boolean { return this.#closed; }
+
+  stats(): RingStats {
+    const [submittedInline, wakeups, batches] = this.#native.counters();
+    return {
+      engine: this.engine,
+      entries: this.entries,
+      inFlight: this.entries - this.#freeCount,
+      queued: this.#waiting.length,
+      submitted: this.#submitted,
+      completed: this.#completed,
+      errors: this.#errors,
+      submittedInline,
+      wakeups,
+      batches,
+    };
+  }
+
+  /**
+   * Stops taking ops, waits for those in flight to settle, then stops the
+   * completion thread and frees the kernel queue. Files still open on this
+   * ring cannot do I/O afterwards.
+   */
+  close(): Promise<void> {
+    if (this.#closing !== null) return this.#closing;
+    this.#closed = true;
+    this.#closing = new Promise<void>((resolve) => {
+      const finish = (): void => {
+        this.#native.close();
+        if (defaultRingInstance === this) defaultRingInstance = undefined;
+        resolve();
+      };
+      if (this.#freeCount === this.entries && this.#waiting.length === 0) finish();
+      else this.#idle = finish;
+    });
+    return this.#closing;
+  }
+
+  /**
+   * Queues one op and returns its Promise. Arguments were checked by the
+   * caller. `buffer` stays referenced until the op completes.
+   * @internal
+   */
+  submit(code: number, target: OpTarget | null, fd: number, buffer: ArrayBufferView | ArrayBufferView[] | null,
+    position: number | bigint, length: number, memoryAlignment: number, rwFlags: number): Promise<number> {
+    if (this.#closed) {
+      return Promise.reject(errnoError(9, SYSCALLS[code], 'the ring this file uses is closed', target?.path));
+    }
+    const promise = new Promise<number>(capture);
+    const resolve = nextResolve;
+    const reject = nextReject;
+    target?.opStarted();
+    if (this.#freeCount > 0) {
+      this.#start(code, target, fd, buffer, position, length, memoryAlignment, rwFlags, resolve, reject);
+    } else {
+      this.#waiting.push({ code, target, fd, buffer, position, length, memoryAlignment, rwFlags, resolve, reject });
+    }
+    return promise;
+  }
+
+  #start(code: number, target: OpTarget | null, fd: number, buffer: ArrayBufferView | ArrayBufferView[] | null,
+    position: number | bigint, length: number, memoryAlignment: number, rwFlags: number,
+    resolve: (value: number) => void, reject: (reason: unknown) => void): void {
+    const id = this.#free[--this.#freeCount];
+    const status = code === OP_READV || code === OP_WRITEV
+      ? this.#native.queueVector(code, fd, buffer as ArrayBufferView[], position, id, memoryAlignment, rwFlags)
+      : this.#native.queue(code, fd, buffer as ArrayBufferView | null, position, length, id, memoryAlignment, rwFlags);
+    if (status !== 0) {
+      this.#free[this.#freeCount++] = id;
+      this.#errors++;
+      reject(status === MISALIGNED_MEMORY
+        ? errnoError(22, SYSCALLS[code], `${SYSCALLS[code]} buffer address is not a multiple of ${memoryAlignment}, ` +
+          `the direct-I/O memory alignment${target?.path !== undefined ? ` of '${target.path}'` : ''}; ` +
+          'allocate buffers with allocAligned() or a BufferPool', target?.path)
+        : errnoError(-status, SYSCALLS[code], undefined, target?.path));
+      target?.opSettled();
+      this.#checkIdle();
+      return;
+    }
+    this.#resolves[id] = resolve;
+    this.#rejects[id] = reject;
+    this.#buffers[id] = buffer;
+    this.#targets[id] = target;
+    this.#codes[id] = code;
+    this.#positions[id] = position;
+    this.#lengths[id] = length;
+    this.#submitted++;
+    if (!this.#flushScheduled) {
+      this.#flushScheduled = true;
+      process.nextTick(this.#flush);
+    }
+  }
+
+  /** Called by the addon with `count` (id, result) pairs in #results. */
+  #onComplete(count: number): void {
+    const results = this.#results;
+    for (let i = 0; i < count; i++) {
+      const id = results[2 * i];
+      const result = results[2 * i + 1];
+      const resolve = this.#resolves[id];
+      const reject = this.#rejects[id];
+      const target = this.#targets[id];
+      this.#resolves[id] = undefined as never;
+      this.#rejects[id] = undefined as never;
+      this.#buffers[id] = undefined;
+      this.#targets[id] = null;
+      this.#free[this.#freeCount++] = id;
+      this.#completed++;
+      if (result >= 0) {
+        resolve(result);
+      } else {
+        this.#errors++;
+        reject(this.#kernelError(-result, this.#codes[id], target, this.#positions[id], this.#lengths[id]));
+      }
+      target?.opSettled();
+    }
+    while (this.#freeCount > 0 && this.#waiting.length > 0) {
+      const op = this.#waiting.shift()!;
+      this.#start(op.code, op.target, op.fd, op.buffer, op.position, op.length, op.memoryAlignment, op.rwFlags,
+        op.resolve, op.reject);
+    }
+    this.#checkIdle();
+  }
+
+  #checkIdle(): void {
+    if (this.#idle !== null && this.#freeCount === this.entries && this.#waiting.length === 0) {
+      const idle = this.#idle;
+      this.#idle = null;
+      idle();
+    }
+  }
+
+  #kernelError(errno: number, code: number, target: OpTarget | null, position: number | bigint,
+    length: number): ErrnoError {
+    const syscall = SYSCALLS[code];
+    const where = target?.path !== undefined ? ` '${target.path}'` : ` fd ${target?.fd ?? '?'}`;
+    if (errno === 22 && (code === OP_READ || code === OP_WRITE || code === OP_READV || code === OP_WRITEV)) {
+      return errnoError(errno, syscall,
+        `invalid argument, ${syscall} of ${length} bytes at offset ${position} on${where} ` +
+        '(direct I/O needs the buffer address, the offset and the length to be multiples of the ' +
+        "file's direct-I/O alignment; see file.alignment)", target?.path);
+    }
+    if (code === OP_FSYNC || code === OP_FDATASYNC) return errnoError(errno, syscall, undefined, target?.path);
+    const error = errnoError(errno, syscall, undefined, target?.path);
+    error.message += ` (${length} bytes at offset ${position})`;
+    return error;
+  }
+}
+
+// Each JS environment (the main thread, each worker) loads its own copy of
+// this module, and so has its own default ring.
+let defaultRingInstance: Ring | undefined;
+
+/** The current environment's ring, created on first use. */
+export function defaultRing(): Ring {
+  if (defaultRingInstance === undefined || defaultRingInstance.closed) defaultRingInstance = new Ring();
+  return defaultRingInstance;
+}
+
+export { OP_READ, OP_WRITE, OP_FSYNC, OP_FDATASYNC, OP_READV, OP_WRITEV };
