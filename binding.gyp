@@ -30,7 +30,7 @@
         "Release": { "cflags": ["-O3"], "cflags_cc": ["-O3"] },
         "Debug": { "cflags": ["-O0", "-g"], "cflags_cc": ["-O0", "-g"] }
       },
-      "libraries": ["-lpthread"],
+      "libraries": ["-lpthread", "-ldl"],
       "conditions": [
         ["have_liburing==1", {
           "defines": ["ODIRECT_HAVE_LIBURING=1"],

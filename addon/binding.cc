@@ -2,8 +2,10 @@
 // checked in lib/ (types, ranges, alignment of offsets and lengths), so this
 // file only re-checks what protects memory (a length within its buffer) and
 // returns -errno for JS to turn into an error.
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <sys/utsname.h>
@@ -11,6 +13,10 @@
 
 #include <cstring>
 #include <string>
+
+#ifdef ODIRECT_HAVE_LIBURING
+#include <liburing.h>
+#endif
 
 #include "engine.h"
 #include "files.h"
@@ -359,6 +365,22 @@ Napi::Value JsIsAligned(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(env, data != nullptr && reinterpret_cast<uintptr_t>(data) % alignment == 0);
 }
 
+// liburingVersion() -> "2.3" from the loaded library's file name, or null
+// (liburing before 2.4 has no version call; its SONAME file carries it).
+Napi::Value JsLiburingVersion(const Napi::CallbackInfo& info) {
+#ifdef ODIRECT_HAVE_LIBURING
+  Dl_info where;
+  if (dladdr(reinterpret_cast<void*>(&io_uring_queue_init), &where) != 0 && where.dli_fname != nullptr) {
+    char resolved[PATH_MAX];
+    if (realpath(where.dli_fname, resolved) != nullptr) {
+      const char* marker = strstr(resolved, "liburing.so.");
+      if (marker != nullptr) return Napi::String::New(info.Env(), marker + strlen("liburing.so."));
+    }
+  }
+#endif
+  return info.Env().Null();
+}
+
 // kernelRelease() -> uname -r
 Napi::Value JsKernelRelease(const Napi::CallbackInfo& info) {
   utsname name;
@@ -374,6 +396,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("openFile", Napi::Function::New<JsOpenFile>(env, "openFile"));
   exports.Set("alignmentOf", Napi::Function::New<JsAlignmentOf>(env, "alignmentOf"));
   exports.Set("isAligned", Napi::Function::New<JsIsAligned>(env, "isAligned"));
+  exports.Set("liburingVersion", Napi::Function::New<JsLiburingVersion>(env, "liburingVersion"));
   exports.Set("kernelRelease", Napi::Function::New<JsKernelRelease>(env, "kernelRelease"));
 #ifdef ODIRECT_HAVE_LIBURING
   exports.Set("builtWithLiburing", Napi::Boolean::New(env, true));

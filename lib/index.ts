@@ -7,3 +7,5 @@ export { allocAligned, isAligned } from './alloc';
 export { Ring, defaultRing, ENGINES } from './ring';
 export type { EngineName, RingOptions, RingStats, EngineAttempt } from './ring';
 export type { ErrnoError } from './errors';
+export { probe } from './probe';
+export type { ProbeReport, EngineReport } from './probe';

@@ -28,6 +28,7 @@ export interface Binding {
   alignmentOf(fd: number): [memory: number, offset: number, source: number] | number;
   isAligned(view: ArrayBufferView, alignment: number): boolean;
   kernelRelease(): string | null;
+  liburingVersion(): string | null;
   readonly builtWithLiburing: boolean;
 }
 

@@ -1,6 +1,7 @@
 // A Ring: one engine instance (one kernel queue, one completion thread) and
 // the JS side of its requests: the request table, the per-tick flush, the
 // queue of ops waiting for room, and the settling of Promises.
+import fs = require('fs');
 import { binding, NativeRing, MISALIGNED_MEMORY, OP_FSYNC, OP_FDATASYNC, OP_READ, OP_READV, OP_WRITE, OP_WRITEV } from './native';
 import { ErrnoError, errnoError, invalidArgValue } from './errors';
 import { checkInteger } from './checks';
@@ -113,21 +114,42 @@ function engineFromEnvironment(): EngineName | 'auto' {
   throw invalidArgValue('ODIRECT_ENGINE', `must be one of ${ENGINES.join(', ')} or auto`, forced);
 }
 
-function engineError(engine: EngineName, errno: number): ErrnoError {
-  const reasons: Record<string, string> = {
-    ENOSYS: engine === 'io_uring' && !binding.builtWithLiburing
+/** A number from /proc/sys, or undefined where it cannot be read. */
+export function readSysctl(name: string): number | undefined {
+  try {
+    const value = Number.parseInt(fs.readFileSync(`/proc/sys/${name}`, 'utf8'), 10);
+    return Number.isNaN(value) ? undefined : value;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Why `engine` could not start, from its -errno and what the machine says. */
+function engineReason(engine: EngineName, code: string): string {
+  if (code === 'ENOSYS') {
+    return engine === 'io_uring' && !binding.builtWithLiburing
       ? 'odirect was built without liburing (install liburing-dev and reinstall)'
-      : 'the kernel does not have it',
-    EPERM: 'forbidden here (a seccomp filter, or kernel.io_uring_disabled=1 for this user)',
-    EACCES: 'forbidden here (a security module)',
-    EAGAIN: engine === 'aio' ? 'fs.aio-max-nr is exhausted' : 'the kernel is out of resources for it',
-    ENOMEM: 'not enough locked memory (RLIMIT_MEMLOCK) or kernel memory',
-    EINVAL: 'the kernel refused its parameters',
-  };
-  const error = errnoError(errno, 'ring', 'x');
-  const reason = reasons[error.code] ?? error.message.replace(/^\w+: /, '');
-  error.message = `${error.code}: the ${engine} engine cannot start: ${reason}`;
-  return error;
+      : 'the kernel does not have it (ENOSYS)';
+  }
+  if (code === 'EPERM' && engine === 'io_uring') {
+    const disabled = readSysctl('kernel/io_uring_disabled');
+    if (disabled === 2) return 'disabled on this machine (kernel.io_uring_disabled = 2)';
+    if (disabled === 1) return 'disabled for this user (kernel.io_uring_disabled = 1 and not in kernel.io_uring_group)';
+    return 'forbidden for this process (EPERM: a seccomp filter, as in containers)';
+  }
+  if (code === 'EPERM') return 'forbidden for this process (EPERM: a seccomp filter, as in containers)';
+  if (code === 'EAGAIN' && engine === 'aio') {
+    return `fs.aio-max-nr is exhausted (${readSysctl('fs/aio-nr') ?? '?'} of ${readSysctl('fs/aio-max-nr') ?? '?'} in use)`;
+  }
+  if (code === 'ENOMEM') return 'not enough locked memory (RLIMIT_MEMLOCK) or kernel memory (ENOMEM)';
+  if (code === 'EINVAL') return 'the kernel refused its parameters (EINVAL)';
+  return code;
+}
+
+function engineError(engine: EngineName, errno: number): ErrnoError {
+  const code = errnoError(errno, 'ring').code;
+  return errnoError(errno, engine === 'io_uring' ? 'io_uring_setup' : engine === 'aio' ? 'io_setup' : 'pthread_create',
+    `the ${engine} engine cannot start: ${engineReason(engine, code)}`);
 }
 
 export class Ring {
@@ -322,11 +344,18 @@ export class Ring {
       this.#targets[id] = null;
       this.#free[this.#freeCount++] = id;
       this.#completed++;
+      const code = this.#codes[id];
       if (result >= 0) {
         resolve(result);
+      } else if (result === -22 && this.engine === 'aio' && (code === OP_FSYNC || code === OP_FDATASYNC) && target !== null) {
+        // Linux before 4.18 has no IOCB_CMD_FSYNC/FDSYNC: sync on libuv's
+        // pool instead, never on the JS thread. The target stays busy (its
+        // descriptor open) until then.
+        this.#syncOffThread(code, target, resolve, reject);
+        continue;
       } else {
         this.#errors++;
-        reject(this.#kernelError(-result, this.#codes[id], target, this.#positions[id], this.#lengths[id]));
+        reject(this.#kernelError(-result, code, target, this.#positions[id], this.#lengths[id]));
       }
       target?.opSettled();
     }
@@ -336,6 +365,21 @@ export class Ring {
         op.resolve, op.reject);
     }
     this.#checkIdle();
+  }
+
+  #syncOffThread(code: number, target: OpTarget, resolve: (value: number) => void,
+    reject: (reason: unknown) => void): void {
+    const done = (error: NodeJS.ErrnoException | null): void => {
+      if (error) {
+        this.#errors++;
+        reject(errnoError(-(error.errno ?? -5), SYSCALLS[code], undefined, target.path));
+      } else {
+        resolve(0);
+      }
+      target.opSettled();
+    };
+    if (code === OP_FSYNC) fs.fsync(target.fd, done);
+    else fs.fdatasync(target.fd, done);
   }
 
   #checkIdle(): void {
