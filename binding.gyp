@@ -3,7 +3,7 @@
     # 1 when <liburing.h> compiles on this machine (Debian/Ubuntu: liburing-dev).
     # Without it the addon builds with the aio and threadpool engines alone.
     "have_liburing%": "<!(sh scripts/have-liburing.sh)",
-    "sanitize%": "0"
+    "sanitize%": "<!(echo ${ODIRECT_SANITIZE:-0})"
   },
   "targets": [
     {
@@ -12,6 +12,7 @@
         "addon/binding.cc",
         "addon/ring.cc",
         "addon/files.cc",
+        "addon/memory.cc",
         "addon/engine_uring.cc",
         "addon/engine_aio.cc",
         "addon/engine_threadpool.cc"
@@ -20,7 +21,10 @@
       "defines": [
         "NAPI_VERSION=8",
         "NAPI_DISABLE_CPP_EXCEPTIONS",
-        "NODE_ADDON_API_DISABLE_DEPRECATED"
+        "NODE_ADDON_API_DISABLE_DEPRECATED",
+        # While a worker is being terminated, JS may still call in, and a
+        # failed napi call cannot throw; without this node-addon-api aborts.
+        "NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS"
       ],
       "cflags!": ["-fno-exceptions", "-O2", "-O3"],
       "cflags_cc!": ["-fno-exceptions", "-std=gnu++17", "-std=gnu++20"],

@@ -7,7 +7,6 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <stdlib.h>
-#include <sys/mman.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
@@ -20,6 +19,8 @@
 
 #include "engine.h"
 #include "files.h"
+#include "environment.h"
+#include "memory.h"
 #include "napi.h"
 #include "ring.h"
 
@@ -31,11 +32,12 @@ namespace {
 constexpr int32_t kMisalignedMemory = 1;
 
 // The bytes of an ArrayBufferView: its own range, never the whole buffer.
-bool ViewBytes(napi_env env, napi_value view, void** data, size_t* byte_length) {
+bool ViewBytes(napi_env env, napi_value view, void** data, size_t* byte_length,
+               size_t* byte_offset_out = nullptr) {
   napi_typedarray_type type;
   size_t length;
   napi_value arraybuffer;
-  size_t byte_offset;
+  size_t byte_offset = 0;
   if (napi_get_typedarray_info(env, view, &type, &length, data, &arraybuffer, &byte_offset) ==
       napi_ok) {
     size_t element = 1;
@@ -58,10 +60,12 @@ bool ViewBytes(napi_env env, napi_value view, void** data, size_t* byte_length) 
         break;
     }
     *byte_length = length * element;
+    if (byte_offset_out != nullptr) *byte_offset_out = byte_offset;
     return true;
   }
   if (napi_get_dataview_info(env, view, byte_length, data, &arraybuffer, &byte_offset) ==
       napi_ok) {
+    if (byte_offset_out != nullptr) *byte_offset_out = byte_offset;
     return true;
   }
   return false;
@@ -109,6 +113,7 @@ class RingWrap : public Napi::ObjectWrap<RingWrap> {
     options.threads = info[3].As<Napi::Number>().Uint32Value();
     Napi::Function on_complete = info[4].As<Napi::Function>();
     Napi::Object self = info.This().As<Napi::Object>();
+    registry_ = &Environment::For(env)->blocks;
 
     int err = -EINVAL;
     std::unique_ptr<Engine> engine;
@@ -155,7 +160,8 @@ class RingWrap : public Napi::ObjectWrap<RingWrap> {
     if (op.code == kOpRead || op.code == kOpWrite) {
       void* data = nullptr;
       size_t byte_length = 0;
-      if (!ViewBytes(env, info[2], &data, &byte_length)) return Napi::Number::New(env, -EINVAL);
+      size_t byte_offset = 0;
+      if (!ViewBytes(env, info[2], &data, &byte_length, &byte_offset)) return Napi::Number::New(env, -EINVAL);
       uint32_t length = info[4].As<Napi::Number>().Uint32Value();
       // Never let the kernel touch memory past the view it was given.
       if (length > byte_length) return Napi::Number::New(env, -ERANGE);
@@ -166,6 +172,7 @@ class RingWrap : public Napi::ObjectWrap<RingWrap> {
       }
       op.addr = data;
       op.len = length;
+      ring_->Pin(op.id, BlockOf(data, byte_offset));
     } else if (op.code != kOpFsync && op.code != kOpFdatasync) {
       return Napi::Number::New(env, -EINVAL);
     }
@@ -193,19 +200,24 @@ class RingWrap : public Napi::ObjectWrap<RingWrap> {
     uint32_t memory_alignment = info[5].As<Napi::Number>().Uint32Value();
     std::vector<iovec>& iovecs = ring_->IovecsFor(op.id);
     iovecs.resize(count);
+    std::vector<AlignedBlock*> blocks(count);
     for (uint32_t i = 0; i < count; i++) {
       napi_value element;
       if (napi_get_element(env, buffers, i, &element) != napi_ok) return Napi::Number::New(env, -EINVAL);
       void* data = nullptr;
       size_t byte_length = 0;
-      if (!ViewBytes(env, element, &data, &byte_length)) return Napi::Number::New(env, -EINVAL);
+      size_t byte_offset = 0;
+      if (!ViewBytes(env, element, &data, &byte_length, &byte_offset)) return Napi::Number::New(env, -EINVAL);
       if (byte_length > 0 && data == nullptr) return Napi::Number::New(env, -EFAULT);
       if (memory_alignment > 1 && reinterpret_cast<uintptr_t>(data) % memory_alignment != 0) {
         return Napi::Number::New(env, kMisalignedMemory);
       }
       iovecs[i].iov_base = data;
       iovecs[i].iov_len = byte_length;
+      blocks[i] = BlockOf(data, byte_offset);
     }
+    // Pinned only once every element is known good, so no pin outlives a refusal.
+    for (AlignedBlock* block : blocks) ring_->Pin(op.id, block);
     op.addr = iovecs.data();
     op.len = count;
     ring_->Queue(op);
@@ -236,56 +248,40 @@ class RingWrap : public Napi::ObjectWrap<RingWrap> {
     return out;
   }
 
+  // The allocAligned block a view lies in, or nullptr for memory that is not ours.
+  AlignedBlock* BlockOf(void* data, size_t byte_offset) const {
+    if (data == nullptr) return nullptr;
+    return registry_->Find(static_cast<char*>(data) - byte_offset);
+  }
+
   Ring* ring_ = nullptr;
+  BlockRegistry* registry_ = nullptr;
 };
 
 // allocAligned(size, alignment) -> Buffer | -errno
-// Zero-filled aligned memory behind an external Buffer, freed by the Buffer's
-// finalizer. Large buffers are fresh anonymous mappings (already zero, given
-// back to the system when freed); small ones come from posix_memalign. Never
-// a copy: where the runtime forbids external buffers this returns -ENOTSUP
-// and JS says so.
-constexpr size_t kMapThreshold = 256 * 1024;
-constexpr uintptr_t kMappedBit = uintptr_t(1) << (sizeof(uintptr_t) * 8 - 1);
-
-void FreeAligned(napi_env env, void* data, void* hint) {
-  uintptr_t tag = reinterpret_cast<uintptr_t>(hint);
-  size_t size = static_cast<size_t>(tag & ~kMappedBit);
-  if (tag & kMappedBit) {
-    munmap(data, size);
-  } else {
-    free(data);
-  }
+// Zero-filled aligned memory (addon/memory.h) behind an external Buffer,
+// freed by the Buffer's finalizer once no op in flight uses it. Never a copy:
+// where the runtime forbids external buffers this returns -ENOTSUP and JS
+// says so.
+void FinalizeAligned(napi_env env, void*, void* hint) {
+  AlignedBlock* block = static_cast<AlignedBlock*>(hint);
   int64_t adjusted;
-  napi_adjust_external_memory(env, -static_cast<int64_t>(size), &adjusted);
+  napi_adjust_external_memory(env, -static_cast<int64_t>(block->size), &adjusted);
+  Environment::For(env)->blocks.Release(block);
 }
 
 Napi::Value JsAllocAligned(const Napi::CallbackInfo& info) {
   napi_env env = info.Env();
   size_t size = static_cast<size_t>(info[0].As<Napi::Number>().Int64Value());
   size_t alignment = static_cast<size_t>(info[1].As<Napi::Number>().Int64Value());
-  void* memory = nullptr;
-  uintptr_t tag = size;
-  size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
-  if (size >= kMapThreshold && alignment <= page) {
-    memory = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (memory == MAP_FAILED) return Napi::Number::New(env, -errno);
-    tag |= kMappedBit;
-  } else {
-    // posix_memalign(0) may return NULL; give every buffer a real address.
-    int ret = posix_memalign(&memory, alignment, size == 0 ? alignment : size);
-    if (ret != 0) return Napi::Number::New(env, -ret);
-    memset(memory, 0, size);
-  }
+  BlockRegistry* registry = &Environment::For(env)->blocks;
+  int err = 0;
+  AlignedBlock* block = registry->Allocate(size, alignment, &err);
+  if (block == nullptr) return Napi::Number::New(env, err);
   napi_value buffer;
-  napi_status status =
-      napi_create_external_buffer(env, size, memory, FreeAligned, reinterpret_cast<void*>(tag), &buffer);
+  napi_status status = napi_create_external_buffer(env, size, block->data, FinalizeAligned, block, &buffer);
   if (status != napi_ok) {
-    if (tag & kMappedBit) {
-      munmap(memory, size);
-    } else {
-      free(memory);
-    }
+    registry->Release(block);
     bool pending = false;
     napi_is_exception_pending(env, &pending);
     if (pending) {
@@ -321,6 +317,7 @@ class OpenWorker : public Napi::AsyncWorker {
 
   void OnOK() override {
     Napi::Env env = Env();
+    if (fd_ >= 0) Environment::For(env)->open_fds.insert(fd_);
     Callback().Call({Napi::Number::New(env, fd_), Napi::Number::New(env, alignment_.memory),
                      Napi::Number::New(env, alignment_.offset), Napi::Number::New(env, alignment_.source)});
   }
@@ -338,6 +335,12 @@ Napi::Value JsOpenFile(const Napi::CallbackInfo& info) {
                                       info[1].As<Napi::Number>().Int32Value(),
                                       info[2].As<Napi::Number>().Int32Value());
   worker->Queue();
+  return info.Env().Undefined();
+}
+
+// forgetFile(fd): JS is about to close a descriptor openFile() returned.
+Napi::Value JsForgetFile(const Napi::CallbackInfo& info) {
+  Environment::For(info.Env())->open_fds.erase(info[0].As<Napi::Number>().Int32Value());
   return info.Env().Undefined();
 }
 
@@ -391,9 +394,11 @@ Napi::Value JsKernelRelease(const Napi::CallbackInfo& info) {
 }  // namespace
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  Environment::Install(env);
   exports.Set("NativeRing", RingWrap::Define(env));
   exports.Set("allocAligned", Napi::Function::New<JsAllocAligned>(env, "allocAligned"));
   exports.Set("openFile", Napi::Function::New<JsOpenFile>(env, "openFile"));
+  exports.Set("forgetFile", Napi::Function::New<JsForgetFile>(env, "forgetFile"));
   exports.Set("alignmentOf", Napi::Function::New<JsAlignmentOf>(env, "alignmentOf"));
   exports.Set("isAligned", Napi::Function::New<JsIsAligned>(env, "isAligned"));
   exports.Set("liburingVersion", Napi::Function::New<JsLiburingVersion>(env, "liburingVersion"));

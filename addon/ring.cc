@@ -13,7 +13,8 @@ Ring::Ring(napi_env env, std::unique_ptr<Engine> engine, unsigned capacity, unsi
       engine_(std::move(engine)),
       capacity_(capacity),
       submit_batch_(submit_batch == 0 ? 1 : submit_batch),
-      iovecs_(capacity) {
+      iovecs_(capacity),
+      pins_(capacity) {
   pending_.reserve(capacity);
   delivering_.reserve(capacity);
   to_submit_.reserve(capacity);
@@ -195,8 +196,10 @@ void Ring::Deliver() {
   while (at < delivering_.size()) {
     size_t count = std::min<size_t>(capacity_, delivering_.size() - at);
     for (size_t i = 0; i < count; i++) {
-      results_[2 * i] = static_cast<int32_t>(delivering_[at + i].id);
+      uint32_t id = delivering_[at + i].id;
+      results_[2 * i] = static_cast<int32_t>(id);
       results_[2 * i + 1] = delivering_[at + i].result;
+      Unpin(id);
     }
     at += count;
     in_flight_ -= static_cast<unsigned>(count);
@@ -220,6 +223,12 @@ void Ring::Deliver() {
   napi_close_handle_scope(env_, scope);
 }
 
+void Ring::Unpin(uint32_t id) {
+  std::vector<AlignedBlock*>& blocks = pins_[id];
+  for (AlignedBlock* block : blocks) BlockRegistry::Unpin(block);
+  blocks.clear();
+}
+
 void Ring::Shutdown() {
   if (state_ != State::kOpen) return;
   state_ = State::kClosing;
@@ -233,6 +242,8 @@ void Ring::Shutdown() {
   thread_.join();
   engine_.reset();
   pending_.clear();
+  // Nothing is in the kernel any more: what in-flight ops kept alive may go.
+  for (uint32_t id = 0; id < capacity_; id++) Unpin(id);
   // Nothing will call back into JS any more; let the callback be collected.
   napi_reference_unref(env_, on_complete_, nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&async_), OnClosed);

@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "engine.h"
+#include "memory.h"
 
 namespace odirect {
 
@@ -42,6 +43,13 @@ class Ring {
   // JS thread. Records one op; no system call. The op's memory must stay
   // valid until its completion is delivered (the JS side holds it).
   void Queue(const Op& op);
+  // JS thread. Keeps `block` (when not null) from being freed until op `id`
+  // has completed.
+  void Pin(uint32_t id, AlignedBlock* block) {
+    if (block == nullptr) return;
+    BlockRegistry::Pin(block);
+    pins_[id].push_back(block);
+  }
   // JS thread. Storage for a vectored op's iovecs, kept until its completion.
   std::vector<iovec>& IovecsFor(uint32_t id) { return iovecs_[id]; }
   // JS thread. Hands the ops queued since the last flush to the kernel:
@@ -71,7 +79,8 @@ class Ring {
   static void OnAsync(uv_async_t* handle);                    // JS thread
   static void OnClosed(uv_handle_t* handle);                  // JS thread
   static void OnEnvCleanup(napi_async_cleanup_hook_handle handle, void* arg);
-  void Deliver();  // JS thread
+  void Deliver();            // JS thread
+  void Unpin(uint32_t id);   // JS thread
 
   // Fixed at creation.
   napi_env env_;
@@ -85,6 +94,7 @@ class Ring {
   std::vector<Op> pending_;
   std::vector<Completion> delivering_;
   std::vector<std::vector<iovec>> iovecs_;
+  std::vector<std::vector<AlignedBlock*>> pins_;  // per op id: the blocks it keeps alive
   unsigned in_flight_ = 0;  // queued and not yet delivered to JS
   uv_async_t async_;
   napi_ref on_complete_ = nullptr;

@@ -60,6 +60,7 @@ function openNative(path: string, flags: number, mode: number): Promise<Opened |
 }
 
 function closeFd(fd: number): Promise<void> {
+  binding.forgetFile(fd);
   return new Promise((resolve, reject) => fs.close(fd, (error) => (error ? reject(error) : resolve())));
 }
 
