@@ -338,9 +338,28 @@ Napi::Value JsOpenFile(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// forgetFile(fd): JS is about to close a descriptor openFile() returned.
-Napi::Value JsForgetFile(const Napi::CallbackInfo& info) {
-  Environment::For(info.Env())->open_fds.erase(info[0].As<Napi::Number>().Int32Value());
+// closeFile(fd, callback(0 | -errno)): closes a descriptor openFile() returned,
+// on libuv's pool. Not fs.close(): in a worker, Node warns about closing a
+// descriptor its fs did not open.
+class CloseWorker : public Napi::AsyncWorker {
+ public:
+  CloseWorker(Napi::Function callback, int fd) : Napi::AsyncWorker(callback, "odirect:close"), fd_(fd) {}
+  void Execute() override {
+    // Linux releases the descriptor even when close(2) reports an error, so
+    // it is never retried (close(2), NOTES).
+    result_ = close(fd_) == 0 ? 0 : -errno;
+  }
+  void OnOK() override { Callback().Call({Napi::Number::New(Env(), result_)}); }
+
+ private:
+  int fd_;
+  int result_ = 0;
+};
+
+Napi::Value JsCloseFile(const Napi::CallbackInfo& info) {
+  int fd = info[0].As<Napi::Number>().Int32Value();
+  Environment::For(info.Env())->open_fds.erase(fd);
+  (new CloseWorker(info[1].As<Napi::Function>(), fd))->Queue();
   return info.Env().Undefined();
 }
 
@@ -398,7 +417,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("NativeRing", RingWrap::Define(env));
   exports.Set("allocAligned", Napi::Function::New<JsAllocAligned>(env, "allocAligned"));
   exports.Set("openFile", Napi::Function::New<JsOpenFile>(env, "openFile"));
-  exports.Set("forgetFile", Napi::Function::New<JsForgetFile>(env, "forgetFile"));
+  exports.Set("closeFile", Napi::Function::New<JsCloseFile>(env, "closeFile"));
   exports.Set("alignmentOf", Napi::Function::New<JsAlignmentOf>(env, "alignmentOf"));
   exports.Set("isAligned", Napi::Function::New<JsIsAligned>(env, "isAligned"));
   exports.Set("liburingVersion", Napi::Function::New<JsLiburingVersion>(env, "liburingVersion"));

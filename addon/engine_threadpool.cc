@@ -3,6 +3,7 @@
 // sandboxes), and a baseline. Submitting only queues in memory, so the JS
 // thread may do it itself.
 #include <errno.h>
+#include <pthread.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -73,6 +74,7 @@ class ThreadpoolEngine final : public Engine {
 
  private:
   void WorkerMain() {
+    pthread_setname_np(pthread_self(), "odirect-pool");
     std::unique_lock<std::mutex> lock(mu_);
     for (;;) {
       work_cv_.wait(lock, [this] { return !work_.empty() || stopping_; });

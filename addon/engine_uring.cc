@@ -37,6 +37,17 @@ class UringEngine final : public Engine {
     if (ret < 0) return ret;
     ring_ready_ = true;
     features_ = params.features;
+    // IORING_OP_READ/WRITE and the probe itself came in Linux 5.6; a ring
+    // that starts but cannot read would fail every op with EINVAL, so an
+    // older kernel is treated as one without io_uring (auto moves on to aio).
+    io_uring_probe* probe = io_uring_get_probe_ring(&ring_);
+    if (probe == nullptr) return -ENOSYS;
+    bool complete = true;
+    for (int opcode : {IORING_OP_READ, IORING_OP_WRITE, IORING_OP_READV, IORING_OP_WRITEV, IORING_OP_FSYNC}) {
+      if (!io_uring_opcode_supported(probe, opcode)) complete = false;
+    }
+    io_uring_free_probe(probe);
+    if (!complete) return -ENOSYS;
     wake_armed_ = false;
     return 0;
   }

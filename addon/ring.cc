@@ -1,6 +1,7 @@
 #include "ring.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <time.h>
 
 #include <algorithm>
@@ -37,7 +38,10 @@ Ring* Ring::Create(napi_env env, std::unique_ptr<Engine> engine, unsigned capaci
   }
   Ring* ring = new Ring(env, std::move(engine), capacity, submit_batch);
   ring->results_ = results;
-  napi_create_reference(env, on_complete, 1, &ring->on_complete_);
+  // Weak while idle, strong while ops are in flight (Queue/Deliver): an idle
+  // ring that JS no longer reaches can be collected, and its finalizer
+  // shuts it down. The JS Ring holds the callback itself meanwhile.
+  napi_create_reference(env, on_complete, 0, &ring->on_complete_);
   napi_create_reference(env, results_buffer, 1, &ring->results_ref_);
   napi_value resource_name;
   napi_create_string_utf8(env, "odirect:ring", NAPI_AUTO_LENGTH, &resource_name);
@@ -59,7 +63,10 @@ Ring* Ring::Create(napi_env env, std::unique_ptr<Engine> engine, unsigned capaci
 }
 
 void Ring::Queue(const Op& op) {
-  if (in_flight_++ == 0) uv_ref(reinterpret_cast<uv_handle_t*>(&async_));
+  if (in_flight_++ == 0) {
+    uv_ref(reinterpret_cast<uv_handle_t*>(&async_));
+    napi_reference_ref(env_, on_complete_, nullptr);
+  }
   pending_.push_back(op);
 }
 
@@ -99,6 +106,7 @@ void Ring::Flush(unsigned inline_max) {
 }
 
 void Ring::ThreadMain() {
+  pthread_setname_np(pthread_self(), "odirect-ring");  // as seen in top -H, gdb, /proc/PID/task
   std::vector<Op> backlog;
   size_t next = 0;
   std::vector<Completion> reaped(2 * capacity_ + 8);
@@ -203,7 +211,10 @@ void Ring::Deliver() {
     }
     at += count;
     in_flight_ -= static_cast<unsigned>(count);
-    if (in_flight_ == 0) uv_unref(reinterpret_cast<uv_handle_t*>(&async_));
+    if (in_flight_ == 0) {
+      uv_unref(reinterpret_cast<uv_handle_t*>(&async_));
+      napi_reference_unref(env_, on_complete_, nullptr);
+    }
     napi_value argv[1];
     napi_create_uint32(env_, static_cast<uint32_t>(count), &argv[0]);
     napi_value result;
@@ -244,8 +255,6 @@ void Ring::Shutdown() {
   pending_.clear();
   // Nothing is in the kernel any more: what in-flight ops kept alive may go.
   for (uint32_t id = 0; id < capacity_; id++) Unpin(id);
-  // Nothing will call back into JS any more; let the callback be collected.
-  napi_reference_unref(env_, on_complete_, nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&async_), OnClosed);
 }
 

@@ -59,9 +59,11 @@ function openNative(path: string, flags: number, mode: number): Promise<Opened |
   });
 }
 
-function closeFd(fd: number): Promise<void> {
-  binding.forgetFile(fd);
-  return new Promise((resolve, reject) => fs.close(fd, (error) => (error ? reject(error) : resolve())));
+function closeFd(fd: number, path: string): Promise<void> {
+  return new Promise((resolve, reject) => binding.closeFile(fd, (result) => {
+    if (result < 0) reject(errnoError(-result, 'close', undefined, path));
+    else resolve();
+  }));
 }
 
 /**
@@ -98,7 +100,7 @@ export async function open(path: PathLike, flags: string | number = 'r', options
 async function refusesDirectIo(path: string, flags: number): Promise<boolean> {
   const probe = await openNative(path, (flags & ~(O_DIRECT | O_CREAT | O_EXCL | O_TRUNC) & ~ACCESS_MODE) | O_RDONLY, 0);
   if (typeof probe === 'number') return false;
-  await closeFd(probe.fd);
+  await closeFd(probe.fd, path);
   return true;
 }
 
@@ -113,7 +115,7 @@ function badDescriptor(syscall: string, path: string): Promise<never> {
 }
 
 /** A file opened by open(). Its I/O goes through `ring`. */
-export class DirectFile implements OpTarget {
+export class DirectFile {
   /** The descriptor; -1 once closed. */
   #fd: number;
   readonly path: string;
@@ -236,7 +238,7 @@ export class DirectFile implements OpTarget {
       else this.#idle = resolve;
     }).then(() => {
       this.#fd = -1;
-      return closeFd(fd);
+      return closeFd(fd, this.path);
     });
     return this.#closing;
   }
@@ -249,6 +251,7 @@ export class DirectFile implements OpTarget {
 /** A target for I/O on a descriptor the caller owns. */
 class Descriptor implements OpTarget {
   readonly path = undefined;
+  readonly direct = undefined;  // unknown: the caller chose the flags
   constructor(readonly fd: number) {}
   opStarted(): void {}
   opSettled(): void {}
@@ -259,6 +262,7 @@ function rawIo(code: number, fd: unknown, buffer: unknown, position: unknown, op
   let pos: number | bigint;
   let descriptor: number;
   let rwFlags = 0;
+  let ring: Ring;
   try {
     descriptor = checkFd(fd);
     const view = checkBuffer(buffer);
@@ -267,12 +271,13 @@ function rawIo(code: number, fd: unknown, buffer: unknown, position: unknown, op
     length = checkLength(io.length, view);
     checkEnd(pos, length);
     if (io.dsync === true && code === OP_WRITE) rwFlags = RWF_DSYNC;
+    ring = defaultRing();
   } catch (error) {
     return Promise.reject(error);
   }
   if (length === 0) return Promise.resolve(0);
   // The caller owns the descriptor and its alignment; the kernel checks it.
-  return defaultRing().submit(code, new Descriptor(descriptor), descriptor, buffer as ArrayBufferView, pos, length, 1, rwFlags);
+  return ring.submit(code, new Descriptor(descriptor), descriptor, buffer as ArrayBufferView, pos, length, 1, rwFlags);
 }
 
 /** Reads on a descriptor the caller opened (with O_DIRECT for direct I/O), through the default ring. */

@@ -25,8 +25,8 @@ export interface Binding {
   allocAligned(size: number, alignment: number): Buffer | number;
   openFile(path: string, flags: number, mode: number,
     callback: (fdOrErrno: number, memory: number, offset: number, source: number) => void): void;
-  /** Called before closing a descriptor openFile() returned (the addon closes leftovers at teardown). */
-  forgetFile(fd: number): void;
+  /** Closes a descriptor openFile() returned (the addon closes leftovers at teardown). */
+  closeFile(fd: number, callback: (result: number) => void): void;
   alignmentOf(fd: number): [memory: number, offset: number, source: number] | number;
   isAligned(view: ArrayBufferView, alignment: number): boolean;
   kernelRelease(): string | null;

@@ -54,6 +54,8 @@ export interface RingStats {
 export interface OpTarget {
   readonly fd: number;
   readonly path: string | undefined;
+  /** Whether the descriptor bypasses the page cache; undefined when unknown (a caller's descriptor). */
+  readonly direct: boolean | undefined;
   /** Called when an op of this target is handed to the ring and when it settles. */
   opStarted(): void;
   opSettled(): void;
@@ -162,6 +164,8 @@ export class Ring {
 
   #native: NativeRing;
   #results: Int32Array;
+  // The addon holds this only weakly while the ring is idle.
+  readonly #onCompleteCallback = (count: number): void => this.#onComplete(count);
   #inlineMax: number;
   // The request table: a slot per op in the engine, indexed by id.
   #free: Int32Array;
@@ -188,18 +192,24 @@ export class Ring {
 
   constructor(options: RingOptions = {}) {
     if (options === null || typeof options !== 'object') throw invalidArgValue('options', 'must be an object', options);
-    const entries = checkInteger(options.entries ?? 256, 'entries', 1, 32768);
+    // Every option is checked before an engine (and its thread) starts.
+    // 32767: io_uring takes at most 32768 entries and the ring keeps one for its wake-up.
+    const entries = checkInteger(options.entries ?? 256, 'entries', 1, 32767);
     const submitBatch = checkInteger(options.submitBatch ?? 8, 'submitBatch', 1, 1024);
     const threads = checkInteger(options.threads ?? 4, 'threads', 1, 256);
-    let requested = options.engine ?? engineFromEnvironment();
+    const inlineMax = options.inlineMax === undefined ? undefined
+      : checkInteger(options.inlineMax, 'inlineMax', 0, 0xffffffff);
+    let requested: EngineName | 'auto' = options.engine ?? 'auto';
     if (requested !== 'auto' && !(ENGINES as readonly string[]).includes(requested)) {
       throw invalidArgValue('engine', `must be one of ${ENGINES.join(', ')} or auto`, requested);
     }
+    // ODIRECT_ENGINE decides what 'auto' means for the whole process.
+    if (requested === 'auto') requested = engineFromEnvironment();
     const candidates = requested === 'auto' ? ENGINES : [requested];
     const passedOver: EngineAttempt[] = [];
     let native: NativeRing | undefined;
     for (const engine of candidates) {
-      const attempt = new binding.NativeRing(engine, entries, submitBatch, threads, (count) => this.#onComplete(count));
+      const attempt = new binding.NativeRing(engine, entries, submitBatch, threads, this.#onCompleteCallback);
       if (attempt.error === 0) {
         native = attempt;
         break;
@@ -219,8 +229,7 @@ export class Ring {
     this.passedOver = passedOver;
     this.#results = native.results;
     const inlineDefault = this.engine === 'threadpool' ? 0xffffffff : this.engine === 'io_uring' ? 2 : 0;
-    this.#inlineMax = options.inlineMax === undefined ? inlineDefault
-      : checkInteger(options.inlineMax, 'inlineMax', 0, 0xffffffff);
+    this.#inlineMax = inlineMax ?? inlineDefault;
     this.#free = new Int32Array(entries);
     for (let i = 0; i < entries; i++) this.#free[i] = entries - 1 - i;
     this.#freeCount = entries;
@@ -309,7 +318,7 @@ export class Ring {
       reject(status === MISALIGNED_MEMORY
         ? errnoError(22, SYSCALLS[code], `${SYSCALLS[code]} buffer address is not a multiple of ${memoryAlignment}, ` +
           `the direct-I/O memory alignment${target?.path !== undefined ? ` of '${target.path}'` : ''}; ` +
-          'allocate buffers with allocAligned() or a BufferPool', target?.path)
+          'allocate buffers with allocAligned()', target?.path)
         : errnoError(-status, SYSCALLS[code], undefined, target?.path));
       target?.opSettled();
       this.#checkIdle();
@@ -338,6 +347,7 @@ export class Ring {
       const resolve = this.#resolves[id];
       const reject = this.#rejects[id];
       const target = this.#targets[id];
+      const buffer = this.#buffers[id];
       this.#resolves[id] = undefined as never;
       this.#rejects[id] = undefined as never;
       this.#buffers[id] = undefined;
@@ -352,6 +362,14 @@ export class Ring {
         // pool instead, never on the JS thread. The target stays busy (its
         // descriptor open) until then.
         this.#syncOffThread(code, target, resolve, reject);
+        continue;
+      } else if (result === -22 && this.engine === 'aio' && target !== null && target.direct === false &&
+        (code === OP_READ || code === OP_WRITE)) {
+        // Linux AIO refuses files without read_iter/write_iter (procfs,
+        // sysfs...) with EINVAL; a buffered file may be one: pread/pwrite it
+        // on libuv's pool instead.
+        this.#transferOffThread(code, target, buffer as ArrayBufferView, this.#positions[id], this.#lengths[id],
+          resolve, reject);
         continue;
       } else {
         this.#errors++;
@@ -382,6 +400,28 @@ export class Ring {
     else fs.fdatasync(target.fd, done);
   }
 
+  #transferOffThread(code: number, target: OpTarget, buffer: ArrayBufferView, position: number | bigint,
+    length: number, resolve: (value: number) => void, reject: (reason: unknown) => void): void {
+    const done = (error: NodeJS.ErrnoException | null, bytes: number): void => {
+      if (error) {
+        this.#errors++;
+        reject(errnoError(-(error.errno ?? -5), SYSCALLS[code], undefined, target.path));
+      } else {
+        resolve(bytes);
+      }
+      target.opSettled();
+    };
+    const view = buffer as NodeJS.ArrayBufferView;
+    if (code === OP_READ) {
+      fs.read(target.fd, view, 0, length, position, done);
+    } else if (typeof position === 'number') {
+      fs.write(target.fd, view, 0, length, position, done);
+    } else {
+      // fs.write takes no bigint position (it would write at the file position instead).
+      done(Object.assign(new Error('EFBIG'), { errno: -27 }), 0);
+    }
+  }
+
   #checkIdle(): void {
     if (this.#idle !== null && this.#freeCount === this.entries && this.#waiting.length === 0) {
       const idle = this.#idle;
@@ -393,16 +433,21 @@ export class Ring {
   #kernelError(errno: number, code: number, target: OpTarget | null, position: number | bigint,
     length: number): ErrnoError {
     const syscall = SYSCALLS[code];
-    const where = target?.path !== undefined ? ` '${target.path}'` : ` fd ${target?.fd ?? '?'}`;
-    if (errno === 22 && (code === OP_READ || code === OP_WRITE || code === OP_READV || code === OP_WRITEV)) {
-      return errnoError(errno, syscall,
-        `invalid argument, ${syscall} of ${length} bytes at offset ${position} on${where} ` +
+    const where = target?.path !== undefined ? `'${target.path}'` : `fd ${target?.fd ?? '?'}`;
+    const transfer = code !== OP_FSYNC && code !== OP_FDATASYNC;
+    let error: ErrnoError;
+    if (errno === 22 && transfer && target?.direct !== false) {
+      error = errnoError(errno, syscall,
+        `invalid argument, ${syscall} of ${length} bytes at offset ${position} on ${where} ` +
         '(direct I/O needs the buffer address, the offset and the length to be multiples of the ' +
-        "file's direct-I/O alignment; see file.alignment)", target?.path);
+        `file's direct-I/O alignment; see ${target?.path !== undefined ? 'file.alignment' : 'alignmentOf(fd)'})`,
+        target?.path);
+    } else {
+      error = errnoError(errno, syscall, undefined, target?.path);
+      if (target?.path === undefined) error.message += ` on ${where}`;
+      if (transfer) error.message += ` (${length} bytes at offset ${position})`;
     }
-    if (code === OP_FSYNC || code === OP_FDATASYNC) return errnoError(errno, syscall, undefined, target?.path);
-    const error = errnoError(errno, syscall, undefined, target?.path);
-    error.message += ` (${length} bytes at offset ${position})`;
+    if (target?.path === undefined && target !== null) error.fd = target.fd;
     return error;
   }
 }
