@@ -2,7 +2,7 @@
 import fs = require('fs');
 import os = require('os');
 import path = require('path');
-import { Ring, ENGINES, EngineName } from 'odirect';
+import { Ring, ENGINES, EngineName, ErrnoError } from 'odirect';
 
 /** The engines that start on this machine, probed once. */
 export const availableEngines: EngineName[] = ENGINES.filter((engine) => {
@@ -72,3 +72,15 @@ export function checkPattern(buffer: Buffer, fileOffset: number, seed = 0n, leng
 
 /** Whether we run as root (loop devices, seccomp helpers). */
 export const isRoot = process.getuid?.() === 0;
+
+/** The reason `promise` rejects with; fails the test if it resolves instead. */
+export async function rejectionOf(promise: Promise<unknown>): Promise<Error & Partial<ErrnoError>> {
+  let value: unknown;
+  try {
+    value = await promise;
+  } catch (error) {
+    if (!(error instanceof Error)) throw new Error(`rejected with a non-Error: ${String(error)}`);
+    return error as Error & Partial<ErrnoError>;
+  }
+  throw new Error(`expected a rejection, but it resolved with ${String(value)}`);
+}
