@@ -14,7 +14,12 @@ export interface RingOptions {
   entries?: number;
   /** 'auto' (default: io_uring, then aio, then threadpool), or one engine, which must start. */
   engine?: EngineName | 'auto';
-  /** Ops the completion thread hands to the kernel per system call. Default 8. */
+  /**
+   * Ops handed over together. JS hands queued ops to the engine every
+   * `submitBatch` ops and at the end of each tick, and the completion thread
+   * submits them in chunks of this size, so that the kernel gets work while
+   * JS is still settling a batch of completions. Default 8.
+   */
   submitBatch?: number;
   /**
    * Submit from the JS thread itself while at most this many ops would be in
@@ -179,6 +184,8 @@ export class Ring {
   #lengths: Float64Array;
   #waiting = new WaitQueue();
   #flushScheduled = false;
+  #pendingCount = 0;         // ops queued since the last hand-over
+  #submitBatch: number;
   #closed = false;
   #closing: Promise<void> | null = null;
   #idle: (() => void) | null = null;
@@ -187,6 +194,7 @@ export class Ring {
   #errors = 0;
   readonly #flush = (): void => {
     this.#flushScheduled = false;
+    this.#pendingCount = 0;
     this.#native.flush(this.#inlineMax);
   };
 
@@ -230,6 +238,7 @@ export class Ring {
     this.#results = native.results;
     const inlineDefault = this.engine === 'threadpool' ? 0xffffffff : this.engine === 'io_uring' ? 2 : 0;
     this.#inlineMax = inlineMax ?? inlineDefault;
+    this.#submitBatch = submitBatch;
     this.#free = new Int32Array(entries);
     for (let i = 0; i < entries; i++) this.#free[i] = entries - 1 - i;
     this.#freeCount = entries;
@@ -332,6 +341,13 @@ export class Ring {
     this.#positions[id] = position;
     this.#lengths[id] = length;
     this.#submitted++;
+    // Hand over every submitBatch ops rather than only at the end of the
+    // tick: at depth, a whole batch of completions is settled in one tick, and
+    // waiting for its end kept the device idle (docs/benchmarks.md).
+    if (++this.#pendingCount >= this.#submitBatch) {
+      this.#pendingCount = 0;
+      this.#native.flush(this.#inlineMax);
+    }
     if (!this.#flushScheduled) {
       this.#flushScheduled = true;
       process.nextTick(this.#flush);
