@@ -4,10 +4,11 @@
 //
 // An engine is used by two threads, never at once on the same side:
 //  - Submit() is called by whichever thread owns the submission side at that
-//    moment (the Ring's sq_mutex_ decides): the completion thread, or the JS
-//    thread on the inline path when the engine allows it.
-//  - Reap() is called only by the completion thread.
-//  - Wake() may be called from any thread.
+//    moment (the Ring's sq_mu_ decides): the ring's submission thread, or the
+//    JS thread on the inline path when the engine allows it.
+//  - Reap() and CompletionFd() are the JS thread's: it is woken through the
+//    completion descriptor and takes completions itself, with no thread
+//    between the kernel and JavaScript.
 #ifndef ODIRECT_ENGINE_H_
 #define ODIRECT_ENGINE_H_
 
@@ -56,18 +57,18 @@ class Engine {
   // Hands up to `count` ops to the kernel. Returns how many were consumed (from
   // the front of `ops`); an op the kernel refused at submission is consumed
   // and its completion appended to `failed`. Returns 0 when the queue is full
-  // for now (the caller reaps, then tries again). Also submits whatever the
-  // engine needs for itself (re-arming its wake-up), so the completion thread
-  // calls it with count 0 before it sleeps.
+  // for now (the caller waits for completions, then tries again).
   virtual int Submit(const Op* ops, int count, std::vector<Completion>* failed) = 0;
 
-  // Appends ready completions to `out` (at most `max`) and returns how many.
-  // With `wait`, blocks until at least one completion or a Wake().
-  // Returns 0 when woken with nothing to report.
-  virtual int Reap(Completion* out, int max, bool wait) = 0;
+  // A descriptor that becomes readable when completions may be ready. Reap()
+  // resets it before it looks, so a completion that lands after the look
+  // makes it readable again.
+  virtual int CompletionFd() const = 0;
 
-  // Makes a blocked Reap() return. Any thread.
-  virtual void Wake() = 0;
+  // Copies ready completions to `out` (at most `max`) and returns how many,
+  // or -errno. With `wait`, blocks until at least one is ready (used only
+  // at teardown, to let the kernel finish with memory before it is freed).
+  virtual int Reap(Completion* out, int max, bool wait) = 0;
 
   // Whether the JS thread may call Submit() itself: true only where
   // submission never blocks in the kernel for long. io_submit(2) can block on
@@ -88,10 +89,6 @@ struct EngineOptions {
 std::unique_ptr<Engine> CreateUringEngine(const EngineOptions& options, int* err);
 std::unique_ptr<Engine> CreateAioEngine(const EngineOptions& options, int* err);
 std::unique_ptr<Engine> CreateThreadpoolEngine(const EngineOptions& options, int* err);
-
-// The user_data / aio_data tag of an engine's own wake-up request; never a
-// JS slot id (those are below the ring's capacity).
-constexpr uint64_t kWakeTag = 0xFFFFFFFFull;
 
 }  // namespace odirect
 

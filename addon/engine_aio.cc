@@ -3,13 +3,14 @@
 // (ENOSYS) or forbidden (EPERM: container seccomp profiles,
 // kernel.io_uring_disabled).
 //
-// The completion thread waits in io_getevents(). To be woken for new work it
-// keeps one IOCB_CMD_POLL (Linux 4.18) on an eventfd in the context.
-// io_submit(2) can block on filesystem metadata, so it only ever runs on the
-// completion thread (CanSubmitInline() is false).
+// Every iocb carries IOCB_FLAG_RESFD (Linux 2.6.22): the kernel signals an
+// eventfd as it completes them, the JS thread's event loop polls it, and the
+// JS thread reads the completion ring the kernel maps at the context's
+// address, as fio's libaio engine does. io_submit(2) can block on filesystem
+// metadata, so it only ever runs on the ring's submission thread
+// (CanSubmitInline() is false).
 #include <errno.h>
 #include <linux/aio_abi.h>
-#include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -53,26 +54,20 @@ class AioEngine final : public Engine {
  public:
   ~AioEngine() override {
     if (ctx_ != 0) SysIoDestroy(ctx_);
-    if (wake_fd_ >= 0) close(wake_fd_);
+    if (completion_fd_ >= 0) close(completion_fd_);
   }
 
   int Init(const EngineOptions& options) {
-    // One more slot for the wake-up poll.
-    if (SysIoSetup(options.entries + 1, &ctx_) != 0) {
+    if (SysIoSetup(options.entries, &ctx_) != 0) {
       int err = -errno;
       ctx_ = 0;
       return err;
     }
-    wake_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (wake_fd_ < 0) return -errno;
+    completion_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (completion_fd_ < 0) return -errno;
     iocbs_.resize(options.entries);
-    pointers_.resize(options.entries + 1);
-    events_.resize(2 * options.entries + 2);
-    memset(&wake_iocb_, 0, sizeof(wake_iocb_));
-    wake_iocb_.aio_lio_opcode = IOCB_CMD_POLL;
-    wake_iocb_.aio_fildes = static_cast<uint32_t>(wake_fd_);
-    wake_iocb_.aio_buf = POLLIN;
-    wake_iocb_.aio_data = kWakeTag;
+    pointers_.resize(options.entries);
+    events_.resize(2 * options.entries);
     AioRing* ring = reinterpret_cast<AioRing*>(ctx_);
     user_ring_ = ring->magic == kAioRingMagic && ring->incompat_features == 0;
     return 0;
@@ -80,12 +75,11 @@ class AioEngine final : public Engine {
 
   const char* name() const override { return "aio"; }
   bool CanSubmitInline() const override { return false; }
+  int CompletionFd() const override { return completion_fd_; }
   std::string Features() const override { return user_ring_ ? "user_ring" : ""; }
 
   int Submit(const Op* ops, int count, std::vector<Completion>* failed) override {
     size_t n = 0;
-    bool wake_first = poll_supported_ && !wake_armed_.load(std::memory_order_relaxed);
-    if (wake_first) pointers_[n++] = &wake_iocb_;
     for (int i = 0; i < count; i++) {
       iocb* cb = &iocbs_[ops[i].id];
       Prepare(cb, ops[i]);
@@ -96,13 +90,7 @@ class AioEngine final : public Engine {
     while (done < n) {
       long ret = SysIoSubmit(ctx_, static_cast<long>(n - done), &pointers_[done]);
       if (ret > 0) {
-        for (long i = 0; i < ret; i++) {
-          if (pointers_[done + i] == &wake_iocb_) {
-            wake_armed_.store(true);
-          } else {
-            consumed++;
-          }
-        }
+        consumed += static_cast<int>(ret);
         done += static_cast<size_t>(ret);
         continue;
       }
@@ -110,59 +98,36 @@ class AioEngine final : public Engine {
       if (err == EINTR) continue;
       if (err == EAGAIN) break;  // the context is full: a normal state
       // The first iocb was refused: report it, go on with the rest.
-      iocb* bad = pointers_[done];
-      if (bad == &wake_iocb_) {
-        // No IOCB_CMD_POLL (kernel < 4.18): the thread will poll with a timeout.
-        poll_supported_ = false;
-      } else {
-        failed->push_back({static_cast<uint32_t>(bad->aio_data), -err});
-        consumed++;
-      }
+      failed->push_back({static_cast<uint32_t>(pointers_[done]->aio_data), -err});
+      consumed++;
       done++;
     }
     return consumed;
   }
 
   int Reap(Completion* out, int max, bool wait) override {
-    int got = UserReap(max);
+    uint64_t value;
+    ssize_t ignored = read(completion_fd_, &value, sizeof(value));  // reset before looking
+    (void)ignored;
+    int limit = std::min<int>(max, static_cast<int>(events_.size()));
+    int got = UserReap(limit);
     if (got == 0 && (wait || !user_ring_)) {
-      timespec timeout = {0, 10 * 1000 * 1000};  // without a wake-up poll, look again every 10 ms
-      long ret = SysIoGetevents(ctx_, wait ? 1 : 0, std::min<long>(max, static_cast<long>(events_.size())),
-                                events_.data(), wait && !poll_supported_ ? &timeout : nullptr);
-      if (ret < 0) {
-        if (errno == EINTR) return 0;
-        return -errno;
-      }
+      long ret = SysIoGetevents(ctx_, wait ? 1 : 0, limit, events_.data(), nullptr);
+      if (ret < 0) return errno == EINTR ? 0 : -errno;
       got = static_cast<int>(ret);
     }
-    int n = 0;
     for (int i = 0; i < got; i++) {
-      if (events_[i].data == kWakeTag) {
-        uint64_t value;
-        ssize_t ignored = read(wake_fd_, &value, sizeof(value));  // reset the eventfd
-        (void)ignored;
-        wake_armed_.store(false);
-        continue;
-      }
-      out[n].id = static_cast<uint32_t>(events_[i].data);
-      out[n].result = static_cast<int32_t>(events_[i].res);
-      n++;
+      out[i].id = static_cast<uint32_t>(events_[i].data);
+      out[i].result = static_cast<int32_t>(events_[i].res);
     }
-    return n;
-  }
-
-  void Wake() override {
-    uint64_t one = 1;
-    ssize_t ignored = write(wake_fd_, &one, sizeof(one));
-    (void)ignored;
+    return got;
   }
 
  private:
-  // Completion thread only: the single consumer of the ring's head.
-  int UserReap(int max) {
+  // JS thread only: the single consumer of the ring's head.
+  int UserReap(int limit) {
     if (!user_ring_) return 0;
     AioRing* ring = reinterpret_cast<AioRing*>(ctx_);
-    int limit = std::min<int>(max, static_cast<int>(events_.size()));
     int n = 0;
     unsigned head = __atomic_load_n(&ring->head, __ATOMIC_ACQUIRE);
     while (n < limit) {
@@ -175,7 +140,7 @@ class AioEngine final : public Engine {
     return n;
   }
 
-  static void Prepare(iocb* cb, const Op& op) {
+  void Prepare(iocb* cb, const Op& op) const {
     memset(cb, 0, sizeof(*cb));
     cb->aio_data = op.id;
     cb->aio_fildes = static_cast<uint32_t>(op.fd);
@@ -183,6 +148,8 @@ class AioEngine final : public Engine {
     cb->aio_nbytes = op.len;
     cb->aio_offset = static_cast<int64_t>(op.offset);
     cb->aio_rw_flags = op.rw_flags;
+    cb->aio_flags = IOCB_FLAG_RESFD;
+    cb->aio_resfd = static_cast<uint32_t>(completion_fd_);
     switch (op.code) {
       case kOpRead: cb->aio_lio_opcode = IOCB_CMD_PREAD; break;
       case kOpWrite: cb->aio_lio_opcode = IOCB_CMD_PWRITE; break;
@@ -195,15 +162,11 @@ class AioEngine final : public Engine {
   }
 
   aio_context_t ctx_ = 0;
-  int wake_fd_ = -1;
+  int completion_fd_ = -1;
   bool user_ring_ = false;
-  bool poll_supported_ = true;
-  iocb wake_iocb_;
-  // Armed under the Ring's sq_mutex_, cleared by the completion thread.
-  std::atomic<bool> wake_armed_{false};
-  std::vector<iocb> iocbs_;      // one per slot id; the kernel copies it at io_submit
-  std::vector<iocb*> pointers_;  // submission side
-  std::vector<io_event> events_;  // completion thread
+  std::vector<iocb> iocbs_;       // one per slot id; the kernel copies it at io_submit
+  std::vector<iocb*> pointers_;   // submission side
+  std::vector<io_event> events_;  // JS thread
 };
 
 }  // namespace

@@ -1,9 +1,11 @@
 // The threadpool engine: pread/pwrite/fdatasync on worker threads. The last
 // resort where neither io_uring nor Linux AIO can start (gVisor and other
 // sandboxes), and a baseline. Submitting only queues in memory, so the JS
-// thread may do it itself.
+// thread does it itself; workers signal an eventfd when they add to an empty
+// completion list, and the JS thread takes the whole list.
 #include <errno.h>
 #include <pthread.h>
+#include <sys/eventfd.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -26,9 +28,12 @@ class ThreadpoolEngine final : public Engine {
     }
     work_cv_.notify_all();
     for (std::thread& worker : workers_) worker.join();
+    if (completion_fd_ >= 0) close(completion_fd_);
   }
 
   int Init(const EngineOptions& options) {
+    completion_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (completion_fd_ < 0) return -errno;
     unsigned count = options.threads == 0 ? 1 : options.threads;
     for (unsigned i = 0; i < count; i++) workers_.emplace_back(&ThreadpoolEngine::WorkerMain, this);
     return 0;
@@ -36,6 +41,7 @@ class ThreadpoolEngine final : public Engine {
 
   const char* name() const override { return "threadpool"; }
   bool CanSubmitInline() const override { return true; }
+  int CompletionFd() const override { return completion_fd_; }
   std::string Features() const override { return std::to_string(workers_.size()) + " threads"; }
 
   int Submit(const Op* ops, int count, std::vector<Completion>*) override {
@@ -53,23 +59,17 @@ class ThreadpoolEngine final : public Engine {
   }
 
   int Reap(Completion* out, int max, bool wait) override {
+    uint64_t value;
+    ssize_t ignored = read(completion_fd_, &value, sizeof(value));  // reset before looking
+    (void)ignored;
     std::unique_lock<std::mutex> lock(mu_);
-    if (wait) done_cv_.wait(lock, [this] { return !done_.empty() || woken_; });
-    woken_ = false;
+    if (wait) done_cv_.wait(lock, [this] { return !done_.empty(); });
     int n = 0;
     while (n < max && !done_.empty()) {
       out[n++] = done_.front();
       done_.pop_front();
     }
     return n;
-  }
-
-  void Wake() override {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      woken_ = true;
-    }
-    done_cv_.notify_one();
   }
 
  private:
@@ -84,8 +84,15 @@ class ThreadpoolEngine final : public Engine {
       lock.unlock();
       int32_t result = Run(op);
       lock.lock();
+      bool was_empty = done_.empty();
       done_.push_back({op.id, result});
-      done_cv_.notify_one();
+      if (was_empty) {
+        // One signal per batch: the JS thread takes everything there is.
+        uint64_t one = 1;
+        ssize_t ignored = write(completion_fd_, &one, sizeof(one));
+        (void)ignored;
+        done_cv_.notify_one();
+      }
     }
   }
 
@@ -121,12 +128,12 @@ class ThreadpoolEngine final : public Engine {
 
   std::mutex mu_;
   std::condition_variable work_cv_;  // workers wait for work_
-  std::condition_variable done_cv_;  // the completion thread waits for done_
+  std::condition_variable done_cv_;  // Reap(wait) at teardown waits for done_
   std::deque<Op> work_;
   std::deque<Completion> done_;
-  bool woken_ = false;
   bool stopping_ = false;
   std::vector<std::thread> workers_;
+  int completion_fd_ = -1;
 };
 
 }  // namespace

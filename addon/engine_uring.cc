@@ -1,7 +1,7 @@
-// The io_uring engine (liburing). One ring; the completion thread waits on its
-// completion queue. To be woken for new work it keeps one read of an eventfd
-// in the ring: a write to the eventfd completes that read (tag kWakeTag), and
-// the next Submit() re-arms it.
+// The io_uring engine (liburing). One ring with an eventfd registered on it
+// (io_uring_register_eventfd, Linux 5.2): the kernel signals it as it posts
+// completions, the JS thread's event loop polls it, and the JS thread reads
+// the completion queue itself.
 #include "engine.h"
 
 #ifdef ODIRECT_HAVE_LIBURING
@@ -11,7 +11,6 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <cstring>
 
 namespace odirect {
@@ -21,19 +20,17 @@ class UringEngine final : public Engine {
  public:
   ~UringEngine() override {
     if (ring_ready_) io_uring_queue_exit(&ring_);
-    if (wake_fd_ >= 0) close(wake_fd_);
+    if (completion_fd_ >= 0) close(completion_fd_);
   }
 
   int Init(const EngineOptions& options) {
-    wake_fd_ = eventfd(0, EFD_CLOEXEC);
-    if (wake_fd_ < 0) return -errno;
     io_uring_params params;
     memset(&params, 0, sizeof(params));
-    // One extra SQ entry for the wake-up read; the CQ holds twice as many so
-    // that the JS side's cap (entries in flight) can never overflow it.
+    // The CQ holds twice the SQ so that the JS side's cap (entries in flight)
+    // can never overflow it.
     params.flags = IORING_SETUP_CQSIZE;
-    params.cq_entries = 2 * (options.entries + 1);
-    int ret = io_uring_queue_init_params(options.entries + 1, &ring_, &params);
+    params.cq_entries = 2 * options.entries;
+    int ret = io_uring_queue_init_params(options.entries, &ring_, &params);
     if (ret < 0) return ret;
     ring_ready_ = true;
     features_ = params.features;
@@ -48,13 +45,16 @@ class UringEngine final : public Engine {
     }
     io_uring_free_probe(probe);
     if (!complete) return -ENOSYS;
-    wake_armed_ = false;
+    completion_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (completion_fd_ < 0) return -errno;
+    ret = io_uring_register_eventfd(&ring_, completion_fd_);
+    if (ret < 0) return ret;
     return 0;
   }
 
   const char* name() const override { return "io_uring"; }
-
   bool CanSubmitInline() const override { return true; }
+  int CompletionFd() const override { return completion_fd_; }
 
   std::string Features() const override {
     std::string out;
@@ -64,62 +64,42 @@ class UringEngine final : public Engine {
     return out;
   }
 
-  int Submit(const Op* ops, int count, std::vector<Completion>* failed) override {
-    (void)failed;  // io_uring reports every refusal as a completion
-    if (!wake_armed_) {
-      io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
-      if (sqe != nullptr) {
-        io_uring_prep_read(sqe, wake_fd_, &wake_value_, sizeof(wake_value_), 0);
-        io_uring_sqe_set_data64(sqe, kWakeTag);
-        wake_armed_ = true;
-      }
-    }
+  int Submit(const Op* ops, int count, std::vector<Completion>*) override {
     int taken = 0;
     for (; taken < count; taken++) {
       io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
       if (sqe == nullptr) break;
       Prepare(sqe, ops[taken]);
     }
-    // Submit what is in the SQ (ours, and any left by an earlier EAGAIN).
-    for (;;) {
-      int ret = io_uring_submit(&ring_);
-      if (ret >= 0 || ret != -EINTR) break;
-    }
-    // On EAGAIN/EBUSY the entries stay in the SQ and go with the next submit.
+    // Submit what is in the SQ (ours, and any left by an earlier EAGAIN/EBUSY,
+    // which stays in the SQ and goes with the next submit).
+    int ret;
+    do {
+      ret = io_uring_submit(&ring_);
+    } while (ret == -EINTR);
     return taken;
   }
 
   int Reap(Completion* out, int max, bool wait) override {
+    uint64_t count;
+    ssize_t ignored = read(completion_fd_, &count, sizeof(count));  // reset before looking
+    (void)ignored;
     if (wait) {
       io_uring_cqe* cqe;
       int ret = io_uring_wait_cqe(&ring_, &cqe);
       if (ret < 0 && ret != -EINTR && ret != -EAGAIN && ret != -ETIME) return ret;
     }
     int n = 0;
-    unsigned seen = 0;
     unsigned head;
     io_uring_cqe* cqe;
     io_uring_for_each_cqe(&ring_, head, cqe) {
       if (n == max) break;
-      seen++;
-      uint64_t tag = io_uring_cqe_get_data64(cqe);
-      if (tag == kWakeTag) {
-        wake_armed_ = false;  // re-armed by the next Submit()
-        continue;
-      }
-      out[n].id = static_cast<uint32_t>(tag);
+      out[n].id = static_cast<uint32_t>(io_uring_cqe_get_data64(cqe));
       out[n].result = cqe->res;
       n++;
     }
-    io_uring_cq_advance(&ring_, seen);
+    io_uring_cq_advance(&ring_, static_cast<unsigned>(n));
     return n;
-  }
-
-  void Wake() override {
-    uint64_t one = 1;
-    // A full counter (EAGAIN) already means "wake up".
-    ssize_t ignored = write(wake_fd_, &one, sizeof(one));
-    (void)ignored;
   }
 
  private:
@@ -157,13 +137,7 @@ class UringEngine final : public Engine {
   io_uring ring_;
   bool ring_ready_ = false;
   unsigned features_ = 0;
-  int wake_fd_ = -1;
-  // Set by the submission side (under the Ring's sq_mutex_) when it arms the
-  // wake-up read, cleared by the completion thread when that read completes.
-  // A stale "armed" seen by the JS thread is harmless: the completion thread
-  // always calls Submit() before it waits, and re-arms there.
-  std::atomic<bool> wake_armed_{false};
-  uint64_t wake_value_ = 0;  // written by the kernel's read of wake_fd_
+  int completion_fd_ = -1;
 };
 
 }  // namespace

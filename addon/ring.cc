@@ -17,9 +17,8 @@ Ring::Ring(napi_env env, std::unique_ptr<Engine> engine, unsigned capacity, unsi
       iovecs_(capacity),
       pins_(capacity) {
   pending_.reserve(capacity);
-  delivering_.reserve(capacity);
+  reaped_.resize(capacity);
   to_submit_.reserve(capacity);
-  done_.reserve(capacity);
 }
 
 Ring::~Ring() {
@@ -38,7 +37,7 @@ Ring* Ring::Create(napi_env env, std::unique_ptr<Engine> engine, unsigned capaci
   }
   Ring* ring = new Ring(env, std::move(engine), capacity, submit_batch);
   ring->results_ = results;
-  // Weak while idle, strong while ops are in flight (Queue/Deliver): an idle
+  // Weak while idle, strong while ops are in flight (SetActive): an idle
   // ring that JS no longer reaches can be collected, and its finalizer
   // shuts it down. The JS Ring holds the callback itself meanwhile.
   napi_create_reference(env, on_complete, 0, &ring->on_complete_);
@@ -46,15 +45,28 @@ Ring* Ring::Create(napi_env env, std::unique_ptr<Engine> engine, unsigned capaci
   napi_value resource_name;
   napi_create_string_utf8(env, "odirect:ring", NAPI_AUTO_LENGTH, &resource_name);
   napi_async_init(env, nullptr, resource_name, &ring->async_context_);
-  int ret = uv_async_init(loop, &ring->async_, OnAsync);
+  int ret = uv_poll_init(loop, &ring->poll_, ring->engine_->CompletionFd());
+  ring->poll_.data = ring;
+  if (ret == 0) {
+    ring->handles_open_++;
+    ret = uv_poll_start(&ring->poll_, UV_READABLE, OnPoll);
+  }
+  if (ret == 0) {
+    ret = uv_async_init(loop, &ring->async_, OnAsync);
+    if (ret == 0) {
+      ring->handles_open_++;
+      ring->async_.data = ring;
+    }
+  }
   if (ret != 0) {
     *err = ret;
-    delete ring;
+    ring->owner_gone_ = true;  // freed once its open handles have closed
+    ring->Shutdown();
     return nullptr;
   }
-  ring->async_.data = ring;
-  // Held only while ops are in flight (Queue refs, Deliver unrefs): an idle
+  // The handles hold the event loop only while ops are in flight: an idle
   // process exits.
+  uv_unref(reinterpret_cast<uv_handle_t*>(&ring->poll_));
   uv_unref(reinterpret_cast<uv_handle_t*>(&ring->async_));
   napi_add_async_cleanup_hook(env, OnEnvCleanup, ring, &ring->cleanup_hook_);
   ring->thread_ = std::thread(&Ring::ThreadMain, ring);
@@ -62,11 +74,18 @@ Ring* Ring::Create(napi_env env, std::unique_ptr<Engine> engine, unsigned capaci
   return ring;
 }
 
-void Ring::Queue(const Op& op) {
-  if (in_flight_++ == 0) {
-    uv_ref(reinterpret_cast<uv_handle_t*>(&async_));
+void Ring::SetActive(bool active) {
+  if (active) {
+    uv_ref(reinterpret_cast<uv_handle_t*>(&poll_));
     napi_reference_ref(env_, on_complete_, nullptr);
+  } else {
+    uv_unref(reinterpret_cast<uv_handle_t*>(&poll_));
+    napi_reference_unref(env_, on_complete_, nullptr);
   }
+}
+
+void Ring::Queue(const Op& op) {
+  if (in_flight_++ == 0) SetActive(true);
   pending_.push_back(op);
 }
 
@@ -82,24 +101,26 @@ void Ring::Flush(unsigned inline_max) {
       std::lock_guard<std::mutex> lock(sq_mu_);
       taken = engine_->Submit(pending_.data(), static_cast<int>(pending_.size()), &failed);
     }
-    if (taken > 0) {
-      in_kernel_.fetch_add(taken - static_cast<int>(failed.size()));
-      submitted_inline_ += taken;
-      first = static_cast<size_t>(taken);
+    in_kernel_.fetch_add(taken - static_cast<int>(failed.size()));
+    submitted_inline_ += static_cast<uint64_t>(taken);
+    first = static_cast<size_t>(taken);
+    if (!failed.empty()) {
+      // Settled on the next turn of the loop, never from inside this call.
+      std::lock_guard<std::mutex> lock(mu_);
+      failed_.insert(failed_.end(), failed.begin(), failed.end());
+      uv_async_send(&async_);
     }
-    if (!failed.empty()) Publish(failed.data(), failed.size());
   }
   if (first < pending_.size()) {
     bool wake;
     {
       std::lock_guard<std::mutex> lock(mu_);
       to_submit_.insert(to_submit_.end(), pending_.begin() + first, pending_.end());
-      wake = sleeping_;
-      sleeping_ = false;
+      wake = thread_waiting_;
     }
     if (wake) {
       wakeups_++;
-      engine_->Wake();
+      work_cv_.notify_one();
     }
   }
   pending_.clear();
@@ -108,23 +129,19 @@ void Ring::Flush(unsigned inline_max) {
 void Ring::ThreadMain() {
   pthread_setname_np(pthread_self(), "odirect-ring");  // as seen in top -H, gdb, /proc/PID/task
   std::vector<Op> backlog;
-  size_t next = 0;
-  std::vector<Completion> reaped(2 * capacity_ + 8);
-  const int reap_max = static_cast<int>(reaped.size());
   std::vector<Completion> failed;
   for (;;) {
     {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (next == backlog.size()) {
-        backlog.clear();
-        next = 0;
-      }
-      backlog.insert(backlog.end(), to_submit_.begin(), to_submit_.end());
-      to_submit_.clear();
-      if (stopping_) next = backlog.size();  // shutting down: drop what is not yet submitted
+      std::unique_lock<std::mutex> lock(mu_);
+      thread_waiting_ = true;
+      work_cv_.wait(lock, [this] { return !to_submit_.empty() || stopping_; });
+      thread_waiting_ = false;
+      if (stopping_) return;  // what is not yet submitted is dropped
+      backlog.swap(to_submit_);
     }
-    // Submit in small chunks and hand back what completes in between, so
-    // that kernel submission overlaps with JavaScript on the other core.
+    // Submit in small chunks, so the kernel starts on the first ops while
+    // the thread prepares the rest.
+    size_t next = 0;
     while (next < backlog.size()) {
       int chunk = static_cast<int>(std::min<size_t>(submit_batch_, backlog.size() - next));
       int taken;
@@ -135,102 +152,89 @@ void Ring::ThreadMain() {
       in_kernel_.fetch_add(taken - static_cast<int>(failed.size()));
       next += static_cast<size_t>(taken);
       if (!failed.empty()) {
-        Publish(failed.data(), failed.size());
+        {
+          std::lock_guard<std::mutex> lock(mu_);
+          failed_.insert(failed_.end(), failed.begin(), failed.end());
+        }
+        uv_async_send(&async_);
         failed.clear();
       }
-      // The queue is full when nothing was taken: wait for a completion.
-      bool wait = taken == 0 && in_kernel_.load() > 0;
-      if (taken == 0 && !wait) {
-        // Nothing in the kernel and still refused (a transient EAGAIN from
-        // the kernel's own resources): back off briefly, as fio does.
-        timespec pause = {0, 1000000};
+      if (taken == 0) {
+        // The kernel's queue is full for now (an EAGAIN from io_submit, or a
+        // full SQ): the JS thread is reaping; look again shortly, as fio
+        // does on a stall.
+        {
+          std::lock_guard<std::mutex> lock(mu_);
+          if (stopping_) return;
+        }
+        timespec pause = {0, 100 * 1000};
         nanosleep(&pause, nullptr);
       }
-      int count = engine_->Reap(reaped.data(), reap_max, wait);
-      if (count > 0) {
-        in_kernel_.fetch_sub(count);
-        Publish(reaped.data(), static_cast<size_t>(count));
-      }
     }
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (!to_submit_.empty()) continue;
-      if (stopping_ && in_kernel_.load() == 0) break;
-      sleeping_ = true;
-    }
-    {
-      std::lock_guard<std::mutex> lock(sq_mu_);
-      engine_->Submit(nullptr, 0, &failed);  // arms the engine's wake-up
-    }
-    int count = engine_->Reap(reaped.data(), reap_max, true);
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      sleeping_ = false;
-    }
-    if (count > 0) {
-      in_kernel_.fetch_sub(count);
-      Publish(reaped.data(), static_cast<size_t>(count));
-    }
+    backlog.clear();
   }
 }
 
-void Ring::Publish(const Completion* completions, size_t count) {
-  bool was_empty;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    was_empty = done_.empty();
-    done_.insert(done_.end(), completions, completions + count);
-  }
-  // One wake-up of the JS thread per batch; uv_async_send coalesces further.
-  if (was_empty) uv_async_send(&async_);
-}
+void Ring::OnPoll(uv_poll_t* handle, int, int) { static_cast<Ring*>(handle->data)->Deliver(); }
 
 void Ring::OnAsync(uv_async_t* handle) { static_cast<Ring*>(handle->data)->Deliver(); }
 
-void Ring::Deliver() {
-  if (state_ != State::kOpen) return;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    delivering_.swap(done_);
-  }
-  if (delivering_.empty()) return;
-  batches_++;
-  napi_handle_scope scope;
-  if (napi_open_handle_scope(env_, &scope) != napi_ok) return;
-  napi_value callback, recv;
+bool Ring::CallJs(size_t count) {
+  in_flight_ -= static_cast<unsigned>(count);
+  napi_value callback, recv, argv[1], result;
   napi_get_reference_value(env_, on_complete_, &callback);
   napi_get_global(env_, &recv);  // napi_make_callback needs an object receiver
-  size_t at = 0;
-  while (at < delivering_.size()) {
-    size_t count = std::min<size_t>(capacity_, delivering_.size() - at);
+  napi_create_uint32(env_, static_cast<uint32_t>(count), &argv[0]);
+  // Idle again: JS queueing more ops during the call makes it active anew.
+  // (The callback stays alive meanwhile: it is held here and by the JS Ring.)
+  if (in_flight_ == 0) SetActive(false);
+  napi_status status = napi_make_callback(env_, async_context_, recv, callback, 1, argv, &result);
+  if (status == napi_pending_exception) {
+    // The JS completion handler threw: report it as Node reports any
+    // exception from a callback ('uncaughtException'), then go on.
+    napi_value error;
+    napi_get_and_clear_last_exception(env_, &error);
+    napi_fatal_exception(env_, error);
+    return true;
+  }
+  return status == napi_ok;  // false: the environment is going away
+}
+
+void Ring::Deliver() {
+  if (state_ != State::kOpen) return;
+  napi_handle_scope scope;
+  if (napi_open_handle_scope(env_, &scope) != napi_ok) return;
+  // Ops the submission thread could not submit.
+  std::vector<Completion> failed;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    failed.swap(failed_);
+  }
+  for (size_t at = 0; at < failed.size() && state_ == State::kOpen;) {
+    size_t count = std::min<size_t>(capacity_, failed.size() - at);
     for (size_t i = 0; i < count; i++) {
-      uint32_t id = delivering_[at + i].id;
-      results_[2 * i] = static_cast<int32_t>(id);
-      results_[2 * i + 1] = delivering_[at + i].result;
-      Unpin(id);
+      results_[2 * i] = static_cast<int32_t>(failed[at + i].id);
+      results_[2 * i + 1] = failed[at + i].result;
+      Unpin(failed[at + i].id);
     }
     at += count;
-    in_flight_ -= static_cast<unsigned>(count);
-    if (in_flight_ == 0) {
-      uv_unref(reinterpret_cast<uv_handle_t*>(&async_));
-      napi_reference_unref(env_, on_complete_, nullptr);
-    }
-    napi_value argv[1];
-    napi_create_uint32(env_, static_cast<uint32_t>(count), &argv[0]);
-    napi_value result;
-    napi_status status =
-        napi_make_callback(env_, async_context_, recv, callback, 1, argv, &result);
-    if (status == napi_pending_exception) {
-      // The JS completion handler threw: report it as Node reports any
-      // exception from a callback ('uncaughtException'), then go on.
-      napi_value error;
-      napi_get_and_clear_last_exception(env_, &error);
-      napi_fatal_exception(env_, error);
-    } else if (status != napi_ok) {
-      break;  // the environment is going away; JS can no longer run
-    }
+    batches_++;
+    if (!CallJs(count)) break;
   }
-  delivering_.clear();
+  // What the kernel has finished. A few passes at most, then back to the
+  // loop: completions that land meanwhile signal the descriptor again.
+  for (int pass = 0; pass < 4 && state_ == State::kOpen; pass++) {
+    int count = engine_->Reap(reaped_.data(), static_cast<int>(reaped_.size()), false);
+    if (count <= 0) break;
+    in_kernel_.fetch_sub(count);
+    for (int i = 0; i < count; i++) {
+      results_[2 * i] = static_cast<int32_t>(reaped_[i].id);
+      results_[2 * i + 1] = reaped_[i].result;
+      Unpin(reaped_[i].id);
+    }
+    batches_++;
+    if (!CallJs(static_cast<size_t>(count))) break;
+  }
   napi_close_handle_scope(env_, scope);
 }
 
@@ -243,23 +247,39 @@ void Ring::Unpin(uint32_t id) {
 void Ring::Shutdown() {
   if (state_ != State::kOpen) return;
   state_ = State::kClosing;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    stopping_ = true;
+  if (thread_.joinable()) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stopping_ = true;
+    }
+    work_cv_.notify_one();
+    thread_.join();
   }
-  engine_->Wake();
-  // The thread leaves once nothing it submitted is still in the kernel, so no
-  // memory is freed while the kernel may still write into it.
-  thread_.join();
+  // Wait for what is still in the kernel, so that no memory is freed while
+  // the kernel may still write into it (JS closes a ring only once every op
+  // has settled; this matters when an environment ends with I/O in flight).
+  while (engine_ && in_kernel_.load() > 0) {
+    int count = engine_->Reap(reaped_.data(), static_cast<int>(reaped_.size()), true);
+    if (count < 0) break;
+    in_kernel_.fetch_sub(count);
+  }
   engine_.reset();
   pending_.clear();
   // Nothing is in the kernel any more: what in-flight ops kept alive may go.
   for (uint32_t id = 0; id < capacity_; id++) Unpin(id);
-  uv_close(reinterpret_cast<uv_handle_t*>(&async_), OnClosed);
+  if (handles_open_ == 0) {  // only when Create failed before any handle opened
+    state_ = State::kClosed;
+    if (owner_gone_) delete this;
+    return;
+  }
+  // handles_open_ counts poll_ (opened first) and async_.
+  uv_close(reinterpret_cast<uv_handle_t*>(&poll_), OnClosed);
+  if (handles_open_ == 2) uv_close(reinterpret_cast<uv_handle_t*>(&async_), OnClosed);
 }
 
 void Ring::OnClosed(uv_handle_t* handle) {
   Ring* ring = static_cast<Ring*>(handle->data);
+  if (--ring->handles_open_ > 0) return;
   ring->state_ = State::kClosed;
   if (ring->cleanup_hook_ != nullptr) {
     napi_remove_async_cleanup_hook(ring->cleanup_hook_);

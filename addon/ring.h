@@ -1,15 +1,22 @@
-// A Ring is one engine instance with its completion thread.
+// A Ring is one engine instance, with a thread that submits for it at depth.
+//
+// Completions go from the kernel to the JS thread with no thread between:
+// the engine signals a descriptor (an eventfd) that the JS thread's event
+// loop polls, and the JS thread reads the completions itself and settles
+// them in one call into JS per batch. Submissions are made by the JS thread
+// itself while few ops are in the kernel (no wake-up of anyone), and handed
+// to the ring's submission thread when many are, so that the kernel's
+// per-op submission work runs on the other core (docs/design.md has the
+// measurements behind this shape).
 //
 // Threads and what they own:
-//  - the JS thread: pending_ (ops queued this tick), in_flight_, the uv_async
-//    handle, the results array that JS reads, everything napi.
-//  - the completion thread: the submission backlog it is working through, its
-//    reap buffer, and the engine's reaping side.
-//  - shared, under mu_: to_submit_ (JS -> thread), done_ (thread -> JS),
-//    sleeping_, stopping_. Batches are swapped whole under the lock; nothing
-//    per op crosses threads.
-//  - the engine's submission side: under sq_mu_, held by one thread at a time
-//    (the completion thread, or the JS thread on the inline path).
+//  - the JS thread: pending_ (ops queued since the last flush), in_flight_,
+//    the poll and async handles, the results array, reaping (Reap), napi.
+//  - the submission thread: the backlog it is working through.
+//  - shared, under mu_: to_submit_ (JS -> thread), failed_ (ops refused at
+//    submission by the thread, handed back through async_), stopping_.
+//    Batches are swapped whole under the lock; nothing per op crosses.
+//  - the engine's submission side: under sq_mu_, held by one thread at a time.
 #ifndef ODIRECT_RING_H_
 #define ODIRECT_RING_H_
 
@@ -17,6 +24,7 @@
 #include <uv.h>
 
 #include <atomic>
+#include <condition_variable>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -54,11 +62,12 @@ class Ring {
   std::vector<iovec>& IovecsFor(uint32_t id) { return iovecs_[id]; }
   // JS thread. Hands the ops queued since the last flush to the kernel:
   // submits them on this thread when at most `inline_max` ops would then be
-  // in the kernel and the engine allows it, otherwise wakes the completion
-  // thread to submit them.
+  // in the kernel and the engine allows it, otherwise hands them to the
+  // submission thread.
   void Flush(unsigned inline_max);
-  // JS thread. Stops the completion thread once nothing is in the kernel,
-  // frees the engine and closes the handle. Ops not yet submitted are dropped.
+  // JS thread. Stops the submission thread, waits for every op still in the
+  // kernel (memory stays valid until then), frees the engine and closes the
+  // handles. Ops not yet submitted are dropped.
   void Shutdown();
   // JS thread. The JS wrapper is gone; frees the ring once it is closed.
   void ReleaseOwner();
@@ -75,12 +84,14 @@ class Ring {
   ~Ring();
 
   void ThreadMain();
-  void Publish(const Completion* completions, size_t count);  // completion thread
-  static void OnAsync(uv_async_t* handle);                    // JS thread
-  static void OnClosed(uv_handle_t* handle);                  // JS thread
+  static void OnPoll(uv_poll_t* handle, int status, int events);  // JS thread
+  static void OnAsync(uv_async_t* handle);                        // JS thread
+  static void OnClosed(uv_handle_t* handle);                      // JS thread
   static void OnEnvCleanup(napi_async_cleanup_hook_handle handle, void* arg);
-  void Deliver();            // JS thread
-  void Unpin(uint32_t id);   // JS thread
+  void Deliver();                                             // JS thread
+  bool CallJs(size_t count);                                  // JS thread
+  void Unpin(uint32_t id);                                    // JS thread
+  void SetActive(bool active);                                // JS thread
 
   // Fixed at creation.
   napi_env env_;
@@ -91,12 +102,14 @@ class Ring {
   // JS thread.
   State state_ = State::kOpen;
   bool owner_gone_ = false;
+  int handles_open_ = 0;
   std::vector<Op> pending_;
-  std::vector<Completion> delivering_;
+  std::vector<Completion> reaped_;
   std::vector<std::vector<iovec>> iovecs_;
   std::vector<std::vector<AlignedBlock*>> pins_;  // per op id: the blocks it keeps alive
-  unsigned in_flight_ = 0;  // queued and not yet delivered to JS
-  uv_async_t async_;
+  unsigned in_flight_ = 0;                        // queued and not yet delivered to JS
+  uv_poll_t poll_;                                // the engine's completion descriptor
+  uv_async_t async_;                              // ops the submission thread could not submit
   napi_ref on_complete_ = nullptr;
   napi_ref results_ref_ = nullptr;
   int32_t* results_ = nullptr;
@@ -108,14 +121,15 @@ class Ring {
 
   // Shared, under mu_.
   std::mutex mu_;
+  std::condition_variable work_cv_;  // the submission thread waits for to_submit_
   std::vector<Op> to_submit_;
-  std::vector<Completion> done_;
-  bool sleeping_ = false;
+  std::vector<Completion> failed_;
+  bool thread_waiting_ = false;
   bool stopping_ = false;
 
   // The engine's submission side.
   std::mutex sq_mu_;
-  // Ops in the kernel: raised by whoever submits, lowered by the completion thread.
+  // Ops in the kernel: raised by whoever submits, lowered by the JS thread as it reaps.
   std::atomic<int> in_kernel_{0};
 
   std::thread thread_;
