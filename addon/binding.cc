@@ -317,7 +317,7 @@ class OpenWorker : public Napi::AsyncWorker {
 
   void OnOK() override {
     Napi::Env env = Env();
-    if (fd_ >= 0) Environment::For(env)->open_fds.insert(fd_);
+    if (fd_ >= 0) Environment::For(env)->Track(fd_);
     Callback().Call({Napi::Number::New(env, fd_), Napi::Number::New(env, alignment_.memory),
                      Napi::Number::New(env, alignment_.offset), Napi::Number::New(env, alignment_.source)});
   }
@@ -358,7 +358,7 @@ class CloseWorker : public Napi::AsyncWorker {
 
 Napi::Value JsCloseFile(const Napi::CallbackInfo& info) {
   int fd = info[0].As<Napi::Number>().Int32Value();
-  Environment::For(info.Env())->open_fds.erase(fd);
+  Environment::For(info.Env())->open_files.erase(fd);
   (new CloseWorker(info[1].As<Napi::Function>(), fd))->Queue();
   return info.Env().Undefined();
 }

@@ -5,9 +5,10 @@
 #define ODIRECT_ENVIRONMENT_H_
 
 #include <node_api.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
-#include <unordered_set>
+#include <unordered_map>
 
 #include "memory.h"
 
@@ -15,13 +16,29 @@ namespace odirect {
 
 struct Environment {
   BlockRegistry blocks;
-  // Descriptors open() returned and close() has not released. A worker that
-  // is terminated never runs close(); these are closed at its teardown, as
-  // Node closes its FileHandles.
-  std::unordered_set<int> open_fds;
+  // Descriptors open() returned and close() has not released, with the file
+  // each was opened on. A worker that is terminated never runs close(); these
+  // are closed at its teardown, as Node closes its FileHandles, but only if
+  // the number still names that file: a caller who closed file.fd behind our
+  // back may have let the number go to another file since.
+  struct OpenFile {
+    dev_t dev;
+    ino_t ino;
+  };
+  std::unordered_map<int, OpenFile> open_files;
+
+  void Track(int fd) {
+    struct stat st;
+    if (fstat(fd, &st) == 0) open_files[fd] = {st.st_dev, st.st_ino};
+  }
 
   ~Environment() {
-    for (int fd : open_fds) close(fd);
+    for (const auto& entry : open_files) {
+      struct stat st;
+      if (fstat(entry.first, &st) == 0 && st.st_dev == entry.second.dev && st.st_ino == entry.second.ino) {
+        close(entry.first);
+      }
+    }
   }
 
   static void Install(napi_env env) {

@@ -2,6 +2,7 @@
 // the JS side of its requests: the request table, the per-tick flush, the
 // queue of ops waiting for room, and the settling of Promises.
 import fs = require('fs');
+import util = require('util');
 import { binding, NativeRing, MISALIGNED_MEMORY, OP_FSYNC, OP_FDATASYNC, OP_READ, OP_READV, OP_WRITE, OP_WRITEV } from './native';
 import { ErrnoError, errnoError, invalidArgValue } from './errors';
 import { checkInteger } from './checks';
@@ -150,7 +151,12 @@ function engineReason(engine: EngineName, code: string): string {
   }
   if (code === 'ENOMEM') return 'not enough locked memory (RLIMIT_MEMLOCK) or kernel memory (ENOMEM)';
   if (code === 'EINVAL') return 'the kernel refused its parameters (EINVAL)';
-  return code;
+  return `${util.getSystemErrorMap().get(-errnoOf(code))?.[1] ?? 'unknown error'} (${code})`;
+}
+
+function errnoOf(code: string): number {
+  for (const [errno, [name]] of util.getSystemErrorMap()) if (name === code) return errno;
+  return 0;
 }
 
 function engineError(engine: EngineName, errno: number): ErrnoError {

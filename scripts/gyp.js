@@ -12,7 +12,17 @@ const prefix = path.resolve(path.dirname(process.execPath), '..');
 if (!process.env.npm_config_nodedir && fs.existsSync(path.join(prefix, 'include', 'node', 'node_api.h'))) {
   args.push(`--nodedir=${prefix}`);
 }
-const result = spawnSync('node-gyp', args, { stdio: 'inherit', shell: false });
+// node-gyp: the dev dependency when present, else the one npm puts on PATH
+// for install scripts.
+let command = 'node-gyp';
+let commandArgs = args;
+try {
+  commandArgs = [require.resolve('node-gyp/bin/node-gyp.js'), ...args];
+  command = process.execPath;
+} catch {
+  // not installed here: rely on PATH
+}
+const result = spawnSync(command, commandArgs, { stdio: 'inherit', shell: false });
 if (result.error) {
   console.error(`odirect: could not run node-gyp: ${result.error.message}`);
   process.exit(1);
