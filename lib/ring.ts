@@ -133,7 +133,7 @@ export function readSysctl(name: string): number | undefined {
 }
 
 /** Why `engine` could not start, from its -errno and what the machine says. */
-function engineReason(engine: EngineName, code: string): string {
+function engineReason(engine: EngineName, code: string, description: string): string {
   if (code === 'ENOSYS') {
     return engine === 'io_uring' && !binding.builtWithLiburing
       ? 'odirect was built without liburing (install liburing-dev and reinstall)'
@@ -151,18 +151,14 @@ function engineReason(engine: EngineName, code: string): string {
   }
   if (code === 'ENOMEM') return 'not enough locked memory (RLIMIT_MEMLOCK) or kernel memory (ENOMEM)';
   if (code === 'EINVAL') return 'the kernel refused its parameters (EINVAL)';
-  return `${util.getSystemErrorMap().get(-errnoOf(code))?.[1] ?? 'unknown error'} (${code})`;
-}
-
-function errnoOf(code: string): number {
-  for (const [errno, [name]] of util.getSystemErrorMap()) if (name === code) return errno;
-  return 0;
+  return `${description} (${code})`;
 }
 
 function engineError(engine: EngineName, errno: number): ErrnoError {
   const code = errnoError(errno, 'ring').code;
+  const description = util.getSystemErrorMap().get(-errno)?.[1] ?? 'unknown error';
   return errnoError(errno, engine === 'io_uring' ? 'io_uring_setup' : engine === 'aio' ? 'io_setup' : 'pthread_create',
-    `the ${engine} engine cannot start: ${engineReason(engine, code)}`);
+    `the ${engine} engine cannot start: ${engineReason(engine, code, description)}`);
 }
 
 export class Ring {
