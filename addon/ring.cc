@@ -263,6 +263,8 @@ void Ring::Shutdown() {
     if (count < 0) break;
     in_kernel_.fetch_sub(count);
   }
+  // libuv must stop watching the completion descriptor before it is closed.
+  if (handles_open_ > 0) uv_poll_stop(&poll_);
   engine_.reset();
   pending_.clear();
   // Nothing is in the kernel any more: what in-flight ops kept alive may go.

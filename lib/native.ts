@@ -1,7 +1,7 @@
 // The addon's surface, as lib/ sees it. Nothing outside lib/ loads the addon.
 import path = require('path');
 
-/** One engine instance with its completion thread (addon/ring.h). */
+/** One engine instance and its submission thread (addon/ring.h). */
 export interface NativeRing {
   /** 0, or the -errno with which the engine failed to start. */
   readonly error: number;

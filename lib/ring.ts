@@ -1,6 +1,7 @@
-// A Ring: one engine instance (one kernel queue, one completion thread) and
-// the JS side of its requests: the request table, the per-tick flush, the
-// queue of ops waiting for room, and the settling of Promises.
+// A Ring: one engine instance (one kernel queue, and a thread that submits
+// for it at depth) and the JS side of its requests: the request table, the
+// hand-over of queued ops, the queue of ops waiting for room, and the
+// settling of Promises from the completions the JS thread reads itself.
 import fs = require('fs');
 import util = require('util');
 import { binding, NativeRing, MISALIGNED_MEMORY, OP_FSYNC, OP_FDATASYNC, OP_READ, OP_READV, OP_WRITE, OP_WRITEV } from './native';
@@ -17,7 +18,7 @@ export interface RingOptions {
   engine?: EngineName | 'auto';
   /**
    * Ops handed over together. JS hands queued ops to the engine every
-   * `submitBatch` ops and at the end of each tick, and the completion thread
+   * `submitBatch` ops and at the end of each tick, and the submission thread
    * submits them in chunks of this size, so that the kernel gets work while
    * JS is still settling a batch of completions. Default 8.
    */
@@ -50,9 +51,9 @@ export interface RingStats {
   errors: number;
   /** Of `submitted`, how many the JS thread submitted itself. */
   submittedInline: number;
-  /** Times the JS thread woke the completion thread. */
+  /** Times the JS thread woke the submission thread. */
   wakeups: number;
-  /** Completion batches handed to JS (one JS wake-up each). */
+  /** Completion batches handed to JS (one call into JS each). */
   batches: number;
 }
 
@@ -157,7 +158,7 @@ function engineReason(engine: EngineName, code: string, description: string): st
 function engineError(engine: EngineName, errno: number): ErrnoError {
   const code = errnoError(errno, 'ring').code;
   const description = util.getSystemErrorMap().get(-errno)?.[1] ?? 'unknown error';
-  return errnoError(errno, engine === 'io_uring' ? 'io_uring_setup' : engine === 'aio' ? 'io_setup' : 'pthread_create',
+  return errnoError(errno, engine === 'io_uring' ? 'io_uring_setup' : engine === 'aio' ? 'io_setup' : 'eventfd',
     `the ${engine} engine cannot start: ${engineReason(engine, code, description)}`);
 }
 
@@ -203,8 +204,8 @@ export class Ring {
   constructor(options: RingOptions = {}) {
     if (options === null || typeof options !== 'object') throw invalidArgValue('options', 'must be an object', options);
     // Every option is checked before an engine (and its thread) starts.
-    // 32767: io_uring takes at most 32768 entries and the ring keeps one for its wake-up.
-    const entries = checkInteger(options.entries ?? 256, 'entries', 1, 32767);
+    // io_uring takes at most 32768 entries (IORING_MAX_ENTRIES).
+    const entries = checkInteger(options.entries ?? 256, 'entries', 1, 32768);
     const submitBatch = checkInteger(options.submitBatch ?? 8, 'submitBatch', 1, 1024);
     const threads = checkInteger(options.threads ?? 4, 'threads', 1, 256);
     const inlineMax = options.inlineMax === undefined ? undefined
@@ -276,7 +277,7 @@ export class Ring {
 
   /**
    * Stops taking ops, waits for those in flight to settle, then stops the
-   * completion thread and frees the kernel queue. Files still open on this
+   * submission thread and frees the kernel queue. Files still open on this
    * ring cannot do I/O afterwards.
    */
   close(): Promise<void> {

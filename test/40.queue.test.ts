@@ -10,7 +10,7 @@ const OPS = 100_000;
 
 /**
  * Keeps the JS thread busy for `ms` without yielding, so that completions pile
- * up on the completion thread meanwhile. Not a timing check: nothing asserts
+ * up in the kernel meanwhile. Not a timing check: nothing asserts
  * how long anything took.
  */
 function busy(ms: number): void {
