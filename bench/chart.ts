@@ -5,15 +5,7 @@
 //
 //   node build/bench/chart.js results.json [docs/bench-randread-qd64.svg]
 import fs = require('fs');
-
-interface Summary {
-  contender: string;
-  kind: string;
-  medianIops: number;
-  minIops: number;
-  maxIops: number;
-  medianRatio: Record<string, number>;
-}
+import { Summary } from './common';
 
 interface Report {
   machine: {

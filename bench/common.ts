@@ -276,3 +276,17 @@ export function describeMachine(file: string): Machine {
     device: blockDeviceOf(file),
   };
 }
+
+/** One contender's line of a report (the JSON that bench/chart.ts reads). */
+export interface Summary {
+  contender: string;
+  kind: string;
+  medianIops: number;
+  minIops: number;
+  maxIops: number;
+  medianCpuUsPerOp: number;
+  /** Median over rounds of (this contender / baseline) from the same round. */
+  medianRatio: Record<string, number>;
+  opsPerBatch?: number;
+  opsPerWakeup?: number;
+}

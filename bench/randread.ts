@@ -16,7 +16,7 @@ import { parseArgs } from 'util';
 import { allocAligned, defaultRing, DirectFile, open, Ring, RingOptions, RingStats } from 'odirect';
 import {
   describeMachine, fioVersion, holdsPattern, listOf, Machine, median, parsePositive, parseSize, prepareFile,
-  randomOffsets, runFio, workerSeed,
+  randomOffsets, runFio, Summary, workerSeed,
 } from './common';
 
 const HELP = `Usage: node build/bench/randread.js [options]
@@ -309,19 +309,6 @@ function fioContender(options: Options, engine: string): Contender {
 }
 
 // ------------------------------------------------------------------ report
-
-interface Summary {
-  contender: string;
-  kind: string;
-  medianIops: number;
-  minIops: number;
-  maxIops: number;
-  medianCpuUsPerOp: number;
-  /** Median over rounds of (this contender / baseline) from the same round. */
-  medianRatio: Record<string, number>;
-  opsPerBatch?: number;
-  opsPerWakeup?: number;
-}
 
 interface Report {
   benchmark: 'randread';

@@ -404,24 +404,10 @@ export class Ring {
     this.#checkIdle();
   }
 
-  #syncOffThread(code: number, target: OpTarget, resolve: (value: number) => void,
-    reject: (reason: unknown) => void): void {
-    const done = (error: NodeJS.ErrnoException | null): void => {
-      if (error) {
-        this.#errors++;
-        reject(errnoError(-(error.errno ?? -5), SYSCALLS[code], undefined, target.path));
-      } else {
-        resolve(0);
-      }
-      target.opSettled();
-    };
-    if (code === OP_FSYNC) fs.fsync(target.fd, done);
-    else fs.fdatasync(target.fd, done);
-  }
-
-  #transferOffThread(code: number, target: OpTarget, buffer: ArrayBufferView, position: number | bigint,
-    length: number, resolve: (value: number) => void, reject: (reason: unknown) => void): void {
-    const done = (error: NodeJS.ErrnoException | null, bytes: number): void => {
+  /** A Node-style callback that settles an op retried on libuv's pool. */
+  #settleOffThread(code: number, target: OpTarget, resolve: (value: number) => void,
+    reject: (reason: unknown) => void): (error: NodeJS.ErrnoException | null, bytes?: number) => void {
+    return (error, bytes = 0) => {
       if (error) {
         this.#errors++;
         reject(errnoError(-(error.errno ?? -5), SYSCALLS[code], undefined, target.path));
@@ -430,6 +416,18 @@ export class Ring {
       }
       target.opSettled();
     };
+  }
+
+  #syncOffThread(code: number, target: OpTarget, resolve: (value: number) => void,
+    reject: (reason: unknown) => void): void {
+    const done = this.#settleOffThread(code, target, resolve, reject);
+    if (code === OP_FSYNC) fs.fsync(target.fd, done);
+    else fs.fdatasync(target.fd, done);
+  }
+
+  #transferOffThread(code: number, target: OpTarget, buffer: ArrayBufferView, position: number | bigint,
+    length: number, resolve: (value: number) => void, reject: (reason: unknown) => void): void {
+    const done = this.#settleOffThread(code, target, resolve, reject);
     const view = buffer as NodeJS.ArrayBufferView;
     if (code === OP_READ) {
       fs.read(target.fd, view, 0, length, position, done);
@@ -437,7 +435,7 @@ export class Ring {
       fs.write(target.fd, view, 0, length, position, done);
     } else {
       // fs.write takes no bigint position (it would write at the file position instead).
-      done(Object.assign(new Error('EFBIG'), { errno: -27 }), 0);
+      done(Object.assign(new Error('EFBIG'), { errno: -27 }));
     }
   }
 
