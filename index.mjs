@@ -2,6 +2,6 @@
 import odirect from './dist/index.js';
 
 export const {
-  open, readAt, writeAt, alignmentOf, DirectFile, allocAligned, isAligned, Ring, defaultRing, ENGINES, probe,
+  open, readAt, writeAt, alignmentOf, DirectFile, allocAligned, isAligned, Ring, defaultRing, ENGINES, probe, BufferPool,
 } = odirect;
 export default odirect;

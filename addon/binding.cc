@@ -98,6 +98,8 @@ class RingWrap : public Napi::ObjectWrap<RingWrap> {
                            InstanceMethod<&RingWrap::JsFlush>("flush"),
                            InstanceMethod<&RingWrap::JsClose>("close"),
                            InstanceMethod<&RingWrap::JsCounters>("counters"),
+                           InstanceMethod<&RingWrap::JsRegisterBuffer>("registerBuffer"),
+                           InstanceMethod<&RingWrap::JsUnregisterBuffer>("unregisterBuffer"),
                        });
   }
 
@@ -155,6 +157,7 @@ class RingWrap : public Napi::ObjectWrap<RingWrap> {
     op.len = 0;
     op.id = info[5].As<Napi::Number>().Uint32Value();
     op.rw_flags = info[7].As<Napi::Number>().Int32Value();
+    op.buf_index = -1;
     if (op.code >= kOpCount || op.id >= ring_->capacity()) return Napi::Number::New(env, -EINVAL);
     if (!PositionValue(env, info[3], &op.offset)) return Napi::Number::New(env, -EINVAL);
     if (op.code == kOpRead || op.code == kOpWrite) {
@@ -172,7 +175,12 @@ class RingWrap : public Napi::ObjectWrap<RingWrap> {
       }
       op.addr = data;
       op.len = length;
-      ring_->Pin(op.id, BlockOf(data, byte_offset));
+      AlignedBlock* block = BlockOf(data, byte_offset);
+      ring_->Pin(op.id, block);
+      if (block != nullptr && block->fixed_owner == ring_->serial()) {
+        op.buf_index = block->fixed_index;
+        ring_->CountFixed();
+      }
     } else if (op.code != kOpFsync && op.code != kOpFdatasync) {
       return Napi::Number::New(env, -EINVAL);
     }
@@ -190,6 +198,7 @@ class RingWrap : public Napi::ObjectWrap<RingWrap> {
     op.fd = info[1].As<Napi::Number>().Int32Value();
     op.id = info[4].As<Napi::Number>().Uint32Value();
     op.rw_flags = info[6].As<Napi::Number>().Int32Value();
+    op.buf_index = -1;
     if ((op.code != kOpReadv && op.code != kOpWritev) || op.id >= ring_->capacity()) {
       return Napi::Number::New(env, -EINVAL);
     }
@@ -236,14 +245,56 @@ class RingWrap : public Napi::ObjectWrap<RingWrap> {
     return info.Env().Undefined();
   }
 
-  // counters() -> [submittedInline, wakeups, batches]
+  // registerBuffer(buffer) -> index | -errno: registers the allocAligned block
+  // that `buffer` spans from its first byte (a BufferPool's memory).
+  Napi::Value JsRegisterBuffer(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (ring_ == nullptr || !ring_->open()) return Napi::Number::New(env, -EBADF);
+    void* data = nullptr;
+    size_t byte_length = 0;
+    size_t byte_offset = 0;
+    if (!ViewBytes(env, info[0], &data, &byte_length, &byte_offset)) return Napi::Number::New(env, -EINVAL);
+    AlignedBlock* block = BlockOf(data, byte_offset);
+    if (block == nullptr || byte_offset != 0) return Napi::Number::New(env, -EINVAL);
+    if (block->fixed_owner != 0) return Napi::Number::New(env, -EBUSY);
+    int index = ring_->engine()->RegisterBuffer(block->data, block->size);
+    if (index >= 0) {
+      block->fixed_owner = ring_->serial();
+      block->fixed_index = index;
+    }
+    return Napi::Number::New(env, index);
+  }
+
+  // unregisterBuffer(index, buffer | undefined) -> 0 | -errno. Without the
+  // buffer (it was collected), only the kernel's slot is emptied.
+  Napi::Value JsUnregisterBuffer(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (ring_ == nullptr || !ring_->open()) return Napi::Number::New(env, -EBADF);
+    int index = info[0].As<Napi::Number>().Int32Value();
+    if (info.Length() > 1 && !info[1].IsUndefined()) {
+      void* data = nullptr;
+      size_t byte_length = 0;
+      size_t byte_offset = 0;
+      if (ViewBytes(env, info[1], &data, &byte_length, &byte_offset)) {
+        AlignedBlock* block = BlockOf(data, byte_offset);
+        if (block != nullptr && block->fixed_owner == ring_->serial() && block->fixed_index == index) {
+          block->fixed_owner = 0;
+          block->fixed_index = -1;
+        }
+      }
+    }
+    return Napi::Number::New(env, ring_->engine()->UnregisterBuffer(index));
+  }
+
+  // counters() -> [submittedInline, wakeups, batches, fixedOps]
   Napi::Value JsCounters(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    Napi::Array out = Napi::Array::New(env, 3);
+    Napi::Array out = Napi::Array::New(env, 4);
     if (ring_ != nullptr) {
       out.Set(0u, Napi::Number::New(env, static_cast<double>(ring_->submitted_inline())));
       out.Set(1u, Napi::Number::New(env, static_cast<double>(ring_->wakeups())));
       out.Set(2u, Napi::Number::New(env, static_cast<double>(ring_->batches())));
+      out.Set(3u, Napi::Number::New(env, static_cast<double>(ring_->fixed_ops())));
     }
     return out;
   }

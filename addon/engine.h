@@ -12,6 +12,7 @@
 #ifndef ODIRECT_ENGINE_H_
 #define ODIRECT_ENGINE_H_
 
+#include <errno.h>
 #include <sys/uio.h>
 
 #include <cstdint>
@@ -41,6 +42,7 @@ struct Op {
   uint32_t len;     // bytes, or the iovec count for the vectored ops
   uint64_t offset;  // file offset in bytes
   int rw_flags;     // RWF_* for read/write (RWF_DSYNC), unused otherwise
+  int buf_index;    // kOpRead/kOpWrite: the registered buffer holding addr, or -1
 };
 
 struct Completion {
@@ -77,6 +79,20 @@ class Engine {
 
   // Describes engine features for stats and probe ("sqpoll", "fixed files"...).
   virtual std::string Features() const { return std::string(); }
+
+  // Registers [addr, addr + len) with the kernel so that reads and writes in
+  // it skip the per-op pinning of user pages (io_uring fixed buffers).
+  // Returns the buffer's index, or -errno (-EOPNOTSUPP where the engine has
+  // no such thing). JS thread.
+  virtual int RegisterBuffer(void* addr, size_t len) {
+    (void)addr;
+    (void)len;
+    return -EOPNOTSUPP;
+  }
+  virtual int UnregisterBuffer(int index) {
+    (void)index;
+    return -EOPNOTSUPP;
+  }
 };
 
 struct EngineOptions {

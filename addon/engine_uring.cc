@@ -64,6 +64,41 @@ class UringEngine final : public Engine {
     return out;
   }
 
+  int RegisterBuffer(void* addr, size_t len) override {
+    if (buffer_slots_.empty()) {
+      // A sparse table (Linux 5.19) that pools fill and empty one slot at a
+      // time; registered buffers count against RLIMIT_MEMLOCK unless the
+      // process has CAP_IPC_LOCK (ENOMEM).
+      int ret = io_uring_register_buffers_sparse(&ring_, kBufferSlots);
+      if (ret < 0) return ret;
+      buffer_slots_.assign(kBufferSlots, false);
+    }
+    int index = -1;
+    for (int i = 0; i < kBufferSlots; i++) {
+      if (!buffer_slots_[i]) {
+        index = i;
+        break;
+      }
+    }
+    if (index < 0) return -ENOSPC;
+    iovec region = {addr, len};
+    int ret = io_uring_register_buffers_update_tag(&ring_, static_cast<unsigned>(index), &region, nullptr, 1);
+    if (ret < 0) return ret;
+    buffer_slots_[index] = true;
+    return index;
+  }
+
+  int UnregisterBuffer(int index) override {
+    if (index < 0 || index >= static_cast<int>(buffer_slots_.size()) || !buffer_slots_[index]) return -EINVAL;
+    // An empty iovec clears the slot; requests in flight keep their own
+    // reference to the old buffer until they complete.
+    iovec empty = {nullptr, 0};
+    int ret = io_uring_register_buffers_update_tag(&ring_, static_cast<unsigned>(index), &empty, nullptr, 1);
+    if (ret < 0) return ret;
+    buffer_slots_[index] = false;
+    return 0;
+  }
+
   int Submit(const Op* ops, int count, std::vector<Completion>*) override {
     int taken = 0;
     for (; taken < count; taken++) {
@@ -106,11 +141,19 @@ class UringEngine final : public Engine {
   static void Prepare(io_uring_sqe* sqe, const Op& op) {
     switch (op.code) {
       case kOpRead:
-        io_uring_prep_read(sqe, op.fd, op.addr, op.len, op.offset);
+        if (op.buf_index >= 0) {
+          io_uring_prep_read_fixed(sqe, op.fd, op.addr, op.len, op.offset, op.buf_index);
+        } else {
+          io_uring_prep_read(sqe, op.fd, op.addr, op.len, op.offset);
+        }
         sqe->rw_flags = op.rw_flags;
         break;
       case kOpWrite:
-        io_uring_prep_write(sqe, op.fd, op.addr, op.len, op.offset);
+        if (op.buf_index >= 0) {
+          io_uring_prep_write_fixed(sqe, op.fd, op.addr, op.len, op.offset, op.buf_index);
+        } else {
+          io_uring_prep_write(sqe, op.fd, op.addr, op.len, op.offset);
+        }
         sqe->rw_flags = op.rw_flags;
         break;
       case kOpReadv:
@@ -134,8 +177,11 @@ class UringEngine final : public Engine {
     io_uring_sqe_set_data64(sqe, op.id);
   }
 
+  static constexpr int kBufferSlots = 64;
+
   io_uring ring_;
   bool ring_ready_ = false;
+  std::vector<bool> buffer_slots_;  // JS thread: which fixed-buffer slots hold a pool
   unsigned features_ = 0;
   int completion_fd_ = -1;
 };

@@ -24,6 +24,10 @@ struct AlignedBlock {
   bool mapped;     // mmap'd (large) rather than posix_memalign'd
   bool released;   // the Buffer is gone; free at the last unpin
   uint32_t pins;   // in-flight ops using this block
+  // Where the block is registered as a fixed buffer: the ring's serial (0:
+  // nowhere) and its slot there (-1: none).
+  uint64_t fixed_owner;
+  int fixed_index;
 };
 
 class BlockRegistry {

@@ -9,11 +9,16 @@
 
 namespace odirect {
 
+namespace {
+std::atomic<uint64_t> next_serial{1};
+}  // namespace
+
 Ring::Ring(napi_env env, std::unique_ptr<Engine> engine, unsigned capacity, unsigned submit_batch)
     : env_(env),
       engine_(std::move(engine)),
       capacity_(capacity),
       submit_batch_(submit_batch == 0 ? 1 : submit_batch),
+      serial_(next_serial.fetch_add(1)),
       iovecs_(capacity),
       pins_(capacity) {
   pending_.reserve(capacity);

@@ -44,6 +44,10 @@ class Ring {
                       napi_value results_buffer, int* err);
 
   const char* engine_name() const { return engine_->name(); }
+  // A number no other ring of the process has had: what a registered block
+  // records as its owner (an address could be reused by a later ring).
+  uint64_t serial() const { return serial_; }
+  Engine* engine() const { return engine_.get(); }
   std::string engine_features() const { return engine_->Features(); }
   unsigned capacity() const { return capacity_; }
   bool open() const { return state_ == State::kOpen; }
@@ -76,6 +80,8 @@ class Ring {
   uint64_t submitted_inline() const { return submitted_inline_; }
   uint64_t wakeups() const { return wakeups_; }
   uint64_t batches() const { return batches_; }
+  uint64_t fixed_ops() const { return fixed_ops_; }
+  void CountFixed() { fixed_ops_++; }
 
  private:
   enum class State { kOpen, kClosing, kClosed };
@@ -98,6 +104,7 @@ class Ring {
   std::unique_ptr<Engine> engine_;
   const unsigned capacity_;
   const unsigned submit_batch_;
+  const uint64_t serial_;
 
   // JS thread.
   State state_ = State::kOpen;
@@ -118,6 +125,7 @@ class Ring {
   uint64_t submitted_inline_ = 0;
   uint64_t wakeups_ = 0;
   uint64_t batches_ = 0;
+  uint64_t fixed_ops_ = 0;
 
   // Shared, under mu_.
   std::mutex mu_;

@@ -9,3 +9,5 @@ export type { EngineName, RingOptions, RingStats, EngineAttempt } from './ring';
 export type { ErrnoError } from './errors';
 export { probe } from './probe';
 export type { ProbeReport, EngineReport } from './probe';
+export { BufferPool } from './pool';
+export type { BufferPoolOptions } from './pool';

@@ -16,7 +16,9 @@ export interface NativeRing {
     id: number, memoryAlignment: number, rwFlags: number): number;
   flush(inlineMax: number): void;
   close(): void;
-  counters(): [submittedInline: number, wakeups: number, batches: number];
+  counters(): [submittedInline: number, wakeups: number, batches: number, fixedOps: number];
+  registerBuffer(buffer: Buffer): number;
+  unregisterBuffer(index: number, buffer: Buffer | undefined): number;
 }
 
 export interface Binding {

@@ -55,6 +55,10 @@ export interface RingStats {
   wakeups: number;
   /** Completion batches handed to JS (one call into JS each). */
   batches: number;
+  /** Of `submitted`, the reads and writes into a registered BufferPool (READ_FIXED/WRITE_FIXED). */
+  fixedOps: number;
+  /** BufferPools registered with this ring now. */
+  registeredBuffers: number;
 }
 
 /** What a request is on behalf of: a DirectFile, or a bare descriptor. */
@@ -192,6 +196,7 @@ export class Ring {
   #closed = false;
   #closing: Promise<void> | null = null;
   #idle: (() => void) | null = null;
+  #registeredBuffers = 0;
   #submitted = 0;
   #completed = 0;
   #errors = 0;
@@ -260,7 +265,7 @@ export class Ring {
   get closed(): boolean { return this.#closed; }
 
   stats(): RingStats {
-    const [submittedInline, wakeups, batches] = this.#native.counters();
+    const [submittedInline, wakeups, batches, fixedOps] = this.#native.counters();
     return {
       engine: this.engine,
       entries: this.entries,
@@ -272,7 +277,25 @@ export class Ring {
       submittedInline,
       wakeups,
       batches,
+      fixedOps,
+      registeredBuffers: this.#registeredBuffers,
     };
+  }
+
+  /**
+   * Registers the allocAligned block that `buffer` starts as a fixed buffer.
+   * Returns its index or -errno.
+   * @internal BufferPool
+   */
+  registerBuffer(buffer: Buffer): number {
+    const index = this.#native.registerBuffer(buffer);
+    if (index >= 0) this.#registeredBuffers++;
+    return index;
+  }
+
+  /** @internal BufferPool */
+  unregisterBuffer(index: number, buffer: Buffer | undefined): void {
+    if (this.#native.unregisterBuffer(index, buffer) === 0) this.#registeredBuffers--;
   }
 
   /**

@@ -7,7 +7,7 @@ import odirect = require('odirect');
 
 const EXPORTS = [
   'open', 'readAt', 'writeAt', 'alignmentOf', 'DirectFile', 'allocAligned', 'isAligned',
-  'Ring', 'defaultRing', 'ENGINES', 'probe',
+  'Ring', 'defaultRing', 'ENGINES', 'probe', 'BufferPool',
 ];
 
 describe('the package entry', () => {
