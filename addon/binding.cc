@@ -103,7 +103,7 @@ class RingWrap : public Napi::ObjectWrap<RingWrap> {
                        });
   }
 
-  // new NativeRing(engine, entries, submitBatch, threads, onComplete)
+  // new NativeRing(engine, entries, submitBatch, threads, onComplete, sqpollIdleMs)
   // Sets this.error (-errno, 0 on success), this.engine, this.features,
   // this.capacity and this.results (Int32Array of 2 * capacity).
   explicit RingWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<RingWrap>(info) {
@@ -114,6 +114,7 @@ class RingWrap : public Napi::ObjectWrap<RingWrap> {
     unsigned submit_batch = info[2].As<Napi::Number>().Uint32Value();
     options.threads = info[3].As<Napi::Number>().Uint32Value();
     Napi::Function on_complete = info[4].As<Napi::Function>();
+    if (info.Length() > 5) options.sqpoll_idle_ms = info[5].As<Napi::Number>().Uint32Value();
     Napi::Object self = info.This().As<Napi::Object>();
     registry_ = &Environment::For(env)->blocks;
 

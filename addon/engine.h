@@ -96,8 +96,9 @@ class Engine {
 };
 
 struct EngineOptions {
-  unsigned entries = 256;  // ops the JS side may have in the kernel at once
-  unsigned threads = 4;    // threadpool engine: worker threads
+  unsigned entries = 256;         // ops the JS side may have in the kernel at once
+  unsigned threads = 4;           // threadpool engine: worker threads
+  unsigned sqpoll_idle_ms = 0;    // io_uring: a kernel thread polls the SQ (SQPOLL) when > 0
 };
 
 // Each returns nullptr and sets *err to a negative errno when the engine cannot

@@ -30,6 +30,15 @@ class UringEngine final : public Engine {
     // can never overflow it.
     params.flags = IORING_SETUP_CQSIZE;
     params.cq_entries = 2 * options.entries;
+    if (options.sqpoll_idle_ms > 0) {
+      // A kernel thread takes entries off the SQ as they are written, so
+      // submitting costs no system call while it is awake; it sleeps after
+      // sq_thread_idle ms without work. Opt-in: on a 2-core machine it
+      // competes with JS for a core (docs/benchmarks.md).
+      params.flags |= IORING_SETUP_SQPOLL;
+      params.sq_thread_idle = options.sqpoll_idle_ms;
+      sqpoll_ = true;
+    }
     int ret = io_uring_queue_init_params(options.entries, &ring_, &params);
     if (ret < 0) return ret;
     ring_ready_ = true;
@@ -60,6 +69,7 @@ class UringEngine final : public Engine {
     std::string out;
     if (features_ & IORING_FEAT_NODROP) out += "nodrop ";
     if (features_ & IORING_FEAT_FAST_POLL) out += "fast_poll ";
+    if (sqpoll_) out += "sqpoll ";
     if (!out.empty()) out.pop_back();
     return out;
   }
@@ -183,6 +193,7 @@ class UringEngine final : public Engine {
   bool ring_ready_ = false;
   std::vector<bool> buffer_slots_;  // JS thread: which fixed-buffer slots hold a pool
   unsigned features_ = 0;
+  bool sqpoll_ = false;
   int completion_fd_ = -1;
 };
 

@@ -23,7 +23,7 @@ export interface NativeRing {
 
 export interface Binding {
   NativeRing: new (engine: string, entries: number, submitBatch: number, threads: number,
-    onComplete: (count: number) => void) => NativeRing;
+    onComplete: (count: number) => void, sqpollIdleMs: number) => NativeRing;
   allocAligned(size: number, alignment: number): Buffer | number;
   openFile(path: string, flags: number, mode: number,
     callback: (fdOrErrno: number, memory: number, offset: number, source: number) => void): void;

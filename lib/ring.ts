@@ -31,6 +31,14 @@ export interface RingOptions {
   inlineMax?: number;
   /** threadpool engine: worker threads. Default 4. */
   threads?: number;
+  /**
+   * io_uring engine: a kernel thread polls the submission queue
+   * (IORING_SETUP_SQPOLL), so submitting costs no system call while it is
+   * awake. true, or the milliseconds it stays awake without work (default
+   * 50). Off by default: it takes a core of its own (docs/benchmarks.md).
+   * The JS thread then submits every op itself.
+   */
+  sqpoll?: boolean | number;
 }
 
 /** Why an engine was passed over. */
@@ -215,6 +223,8 @@ export class Ring {
     const threads = checkInteger(options.threads ?? 4, 'threads', 1, 256);
     const inlineMax = options.inlineMax === undefined ? undefined
       : checkInteger(options.inlineMax, 'inlineMax', 0, 0xffffffff);
+    const sqpoll = options.sqpoll ?? false;
+    const sqpollIdleMs = sqpoll === false ? 0 : sqpoll === true ? 50 : checkInteger(sqpoll, 'sqpoll', 1, 60_000);
     let requested: EngineName | 'auto' = options.engine ?? 'auto';
     if (requested !== 'auto' && !(ENGINES as readonly string[]).includes(requested)) {
       throw invalidArgValue('engine', `must be one of ${ENGINES.join(', ')} or auto`, requested);
@@ -225,7 +235,11 @@ export class Ring {
     const passedOver: EngineAttempt[] = [];
     let native: NativeRing | undefined;
     for (const engine of candidates) {
-      const attempt = new binding.NativeRing(engine, entries, submitBatch, threads, this.#onCompleteCallback);
+      if (sqpollIdleMs > 0 && engine !== 'io_uring') {
+        passedOver.push({ engine, error: errnoError(95, 'ring', `the ${engine} engine cannot start: sqpoll is an io_uring option`) });
+        continue;
+      }
+      const attempt = new binding.NativeRing(engine, entries, submitBatch, threads, this.#onCompleteCallback, sqpollIdleMs);
       if (attempt.error === 0) {
         native = attempt;
         break;
@@ -244,7 +258,11 @@ export class Ring {
     this.entries = native.capacity;
     this.passedOver = passedOver;
     this.#results = native.results;
-    const inlineDefault = this.engine === 'threadpool' ? 0xffffffff : this.engine === 'io_uring' ? 2 : 0;
+    // Who submits, as measured (docs/benchmarks.md): the JS thread while few
+    // ops are in the kernel, the ring's thread at depth; with SQPOLL, writing
+    // the SQ is all there is to do, so the JS thread does it.
+    const inlineDefault = this.engine === 'threadpool' || sqpollIdleMs > 0 ? 0xffffffff
+      : this.engine === 'io_uring' ? 2 : 0;
     this.#inlineMax = inlineMax ?? inlineDefault;
     this.#submitBatch = submitBatch;
     this.#free = new Int32Array(entries);

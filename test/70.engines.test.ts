@@ -6,7 +6,7 @@ import childProcess = require('child_process');
 import fs = require('fs');
 import os = require('os');
 import path = require('path');
-import { ENGINES, probe, Ring } from 'odirect';
+import { allocAligned, ENGINES, open, probe, Ring } from 'odirect';
 
 const entry = require.resolve('odirect');
 const root = path.resolve(path.dirname(entry), '..');
@@ -101,6 +101,35 @@ describe('engine selection', () => {
     expect(() => new Ring({ engine: 'spdk' as never })).to.throw(TypeError).with.property('code', 'ERR_INVALID_ARG_VALUE');
     expect(() => new Ring({ entries: 0 })).to.throw(RangeError);
     expect(() => new Ring({ entries: 1.5 })).to.throw(RangeError);
+  });
+
+  it('sqpoll: an io_uring ring whose SQ a kernel thread polls does correct I/O, and other engines refuse it', async function () {
+    let ring: Ring;
+    try {
+      ring = new Ring({ engine: 'io_uring', sqpoll: 20 });
+    } catch (error) {
+      if (!(error as Error).message.includes('the io_uring engine cannot start')) throw error;
+      this.skip(); // no io_uring here
+    }
+    expect(ring.features.split(' ')).to.include('sqpoll');
+    const sqpollPath = path.join(os.tmpdir(), `odirect-sqpoll-${process.pid}`);
+    const file = await open(sqpollPath, 'w+', { ring });
+    try {
+      const blocks = 64;
+      const out = Array.from({ length: blocks }, (_, i) => allocAligned(4096).fill(i));
+      expect(await Promise.all(out.map((b, i) => file.writeAt(b, i * 4096)))).to.deep.equal(Array(blocks).fill(4096));
+      const back = Array.from({ length: blocks }, () => allocAligned(4096));
+      expect(await Promise.all(back.map((b, i) => file.readAt(b, i * 4096)))).to.deep.equal(Array(blocks).fill(4096));
+      back.forEach((b, i) => expect(b.every((byte) => byte === i), `block ${i}`).to.equal(true));
+      expect(ring.stats().submittedInline).to.equal(2 * blocks);
+    } finally {
+      await file.close();
+      await ring.close();
+      fs.rmSync(sqpollPath, { force: true });
+    }
+    expect(() => new Ring({ engine: 'aio', sqpoll: true })).to.throw(/sqpoll is an io_uring option/);
+    expect(() => new Ring({ sqpoll: 'yes' as never })).to.throw(TypeError);
+    expect(() => new Ring({ sqpoll: 0 })).to.throw(RangeError);
   });
 
   it('ODIRECT_ENGINE forces the engine for the whole process, and a bad value is a clear error', () => {
