@@ -95,11 +95,15 @@ describe('queueing', function () {
 
   after(() => cleanup());
 
-  forEachEngine('100,000 ops through a 16-entry ring', ({ engine }) => {
+  // Who submits: the JS thread (the io_uring and threadpool default), the
+  // ring's submission thread alone (inlineMax 0; always so on aio), and both
+  // at once (inlineMax 4: the JS thread while few ops are in the kernel).
+  for (const [who, inlineMax] of [['', undefined], [', submitted by the ring\'s thread', 0], [', both threads submitting', 4]] as const)
+  forEachEngine(`100,000 ops through a 16-entry ring${who}`, ({ engine }) => {
     let ring: Ring;
     let file: DirectFile;
     beforeEach(async () => {
-      ring = new Ring({ engine, entries: 16 });
+      ring = new Ring({ engine, entries: 16, inlineMax });
       file = await open(patternFile, 'r', { ring });
     });
     afterEach(async () => {
@@ -122,6 +126,10 @@ describe('queueing', function () {
       expect(stats.errors, 'errors').to.equal(0);
       expect(stats.inFlight, 'inFlight').to.equal(0);
       expect(stats.queued, 'queued').to.equal(0);
+      // The ops went the way this suite asked.
+      if (inlineMax === 0 || engine === 'aio') expect(stats.submittedInline, 'submitted inline').to.equal(0);
+      else if (inlineMax === undefined) expect(stats.submittedInline, 'submitted inline').to.equal(OPS);
+      else expect(stats.submittedInline, 'submitted inline').to.be.above(0).and.below(OPS);
     }
 
     function expectBoundedWhileOutstanding(result: ManyResult): void {
