@@ -101,12 +101,15 @@ void Ring::Flush(unsigned inline_max) {
       static_cast<size_t>(in_kernel_.load(std::memory_order_relaxed)) + pending_.size() <=
           inline_max) {
     std::vector<Completion> failed;
+    int count = static_cast<int>(pending_.size());
     int taken;
+    // Counted before the kernel can complete them (see ThreadMain).
+    in_kernel_.fetch_add(count);
     {
       std::lock_guard<std::mutex> lock(sq_mu_);
-      taken = engine_->Submit(pending_.data(), static_cast<int>(pending_.size()), &failed);
+      taken = engine_->Submit(pending_.data(), count, &failed);
     }
-    in_kernel_.fetch_add(taken - static_cast<int>(failed.size()));
+    in_kernel_.fetch_sub(count - taken + static_cast<int>(failed.size()));
     submitted_inline_ += static_cast<uint64_t>(taken);
     first = static_cast<size_t>(taken);
     if (!failed.empty()) {
@@ -150,11 +153,15 @@ void Ring::ThreadMain() {
     while (next < backlog.size()) {
       int chunk = static_cast<int>(std::min<size_t>(submit_batch_, backlog.size() - next));
       int taken;
+      // Counted before submitting: the JS thread may reap (and subtract) an
+      // op before Submit() returns here, and a count that dipped below zero
+      // would make the JS thread's inline test pass by wrapping around.
+      in_kernel_.fetch_add(chunk);
       {
         std::lock_guard<std::mutex> lock(sq_mu_);
         taken = engine_->Submit(&backlog[next], chunk, &failed);
       }
-      in_kernel_.fetch_add(taken - static_cast<int>(failed.size()));
+      in_kernel_.fetch_sub(chunk - taken + static_cast<int>(failed.size()));
       next += static_cast<size_t>(taken);
       if (!failed.empty()) {
         {
