@@ -15,8 +15,8 @@ import path = require('path');
 import { parseArgs } from 'util';
 import { allocAligned, defaultRing, DirectFile, open, Ring, RingOptions, RingStats } from 'odirect';
 import {
-  describeMachine, fioVersion, holdsPattern, listOf, Machine, median, parsePositive, parseSize, prepareFile,
-  randomOffsets, runFio, Summary, workerSeed,
+  describeMachine, fioRuntime, fioVersion, fmtIops, fmtRatio, holdsPattern, listOf, Machine, parsePositive, parseSize, prepareFile,
+  randomOffsets, RoundRatio, runFio, summarize, Summary, table, workerSeed,
 } from './common';
 
 const HELP = `Usage: node build/bench/randread.js [options]
@@ -289,7 +289,7 @@ function fioContender(options: Options, engine: string): Contender {
     '--name=randread', `--filename=${options.file}`, '--direct=1', '--rw=randread', `--bs=${options.bs}`,
     `--iodepth=${options.iodepth}`, `--ioengine=${engine === 'io_uring-fixed' ? 'io_uring' : engine}`,
     ...(engine === 'io_uring-fixed' ? ['--fixedbufs=1', '--registerfiles=1'] : []),
-    `--runtime=${seconds}`, '--time_based',
+    `--runtime=${fioRuntime(seconds)}`, '--time_based',
     // fio draws its offsets from its own generator (not ours); seeded, and varied per round as ours are.
     `--randseed=${workerSeed(options.seed, round, 0)}`,
   ];
@@ -323,58 +323,9 @@ interface Report {
   contenders: string[];
   baselines: string[];
   samples: Sample[];
-  ratios: { contender: string; baseline: string; round: number; ratio: number }[];
+  ratios: RoundRatio[];
   summary: Summary[];
 }
-
-function summarize(contenders: Contender[], samples: Sample[], baselines: string[]): Pick<Report, 'ratios' | 'summary'> {
-  const ratios: Report['ratios'] = [];
-  const byRound = (label: string, round: number): Sample | undefined =>
-    samples.find((s) => s.contender === label && s.round === round);
-  const summary = contenders.map((contender): Summary => {
-    const own = samples.filter((s) => s.contender === contender.label);
-    const medianRatio: Record<string, number> = {};
-    // Every contender against every baseline but itself: fio's own ratio to
-    // fs.promises shows how much room the device leaves above fs.promises,
-    // and belongs next to odirect's.
-    for (const baseline of baselines.filter((b) => b !== contender.label)) {
-      const perRound: number[] = [];
-      for (const sample of own) {
-        const base = byRound(baseline, sample.round);
-        if (base === undefined) continue;
-        const ratio = sample.iops / base.iops;
-        ratios.push({ contender: contender.label, baseline, round: sample.round, ratio });
-        perRound.push(ratio);
-      }
-      medianRatio[baseline] = median(perRound);
-    }
-    const defined = (values: (number | undefined)[]): number[] => values.filter((v): v is number => v !== undefined);
-    const result: Summary = {
-      contender: contender.label,
-      kind: contender.kind,
-      medianIops: median(own.map((s) => s.iops)),
-      minIops: Math.min(...own.map((s) => s.iops)),
-      maxIops: Math.max(...own.map((s) => s.iops)),
-      medianCpuUsPerOp: median(own.map((s) => s.cpuUsPerOp)),
-      medianRatio,
-    };
-    const batches = defined(own.map((s) => s.opsPerBatch));
-    const wakeups = defined(own.map((s) => s.opsPerWakeup));
-    if (batches.length > 0) result.opsPerBatch = median(batches);
-    if (wakeups.length > 0) result.opsPerWakeup = median(wakeups);
-    return result;
-  });
-  return { ratios, summary };
-}
-
-function table(rows: string[][], rightAligned: (column: number) => boolean): string {
-  const widths = rows[0].map((_, c) => Math.max(...rows.map((row) => row[c].length)));
-  return rows.map((row) => row.map((cell, c) => (rightAligned(c) ? cell.padStart(widths[c]) : cell.padEnd(widths[c])))
-    .join('  ').trimEnd()).join('\n');
-}
-
-const fmtIops = (iops: number): string => Math.round(iops).toLocaleString('en-US');
-const fmtRatio = (ratio: number | undefined): string => (ratio === undefined || Number.isNaN(ratio) ? '-' : `${ratio.toFixed(2)}x`);
 
 function printReport(report: Report): void {
   const { config, machine } = report;
