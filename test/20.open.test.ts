@@ -1,8 +1,8 @@
 import { expect } from 'chai';
 import fs = require('fs');
 import { pathToFileURL } from 'url';
-import { open, allocAligned, DirectFile, Ring, ENGINES, defaultRing } from 'odirect';
-import { DISK_DIR, SHM_DIR, tempPath, cleanup, fillPattern, checkPattern, rejectionOf, availableEngines } from './helpers';
+import { open, allocAligned, DirectFile, Ring } from 'odirect';
+import { DISK_DIR, SHM_DIR, tempPath, cleanup, fillPattern, checkPattern, rejectionOf, forEachDefaultRingEngine } from './helpers';
 
 const { O_DIRECT, O_RDONLY, O_WRONLY, O_RDWR, O_CREAT, O_TRUNC, O_APPEND, O_EXCL } = fs.constants;
 const O_ACCMODE = 3;
@@ -25,23 +25,7 @@ function patternFile(dir: string, label: string, size: number): string {
 
 // open() puts files on the default ring; each suite makes it run on one engine
 // (ODIRECT_ENGINE is read when the default ring is made).
-for (const engine of ENGINES) describe(`open [${engine}]`, () => {
-  if (!availableEngines.includes(engine)) {
-    it(`skipped: the ${engine} engine cannot start on this machine`);
-    return;
-  }
-  const saved = process.env.ODIRECT_ENGINE;
-  before(async () => {
-    await defaultRing().close();
-    process.env.ODIRECT_ENGINE = engine;
-    expect(defaultRing().engine).to.equal(engine);
-  });
-  after(async () => {
-    await defaultRing().close();
-    if (saved === undefined) delete process.env.ODIRECT_ENGINE;
-    else process.env.ODIRECT_ENGINE = saved;
-  });
-
+forEachDefaultRingEngine('open', () => {
   const opened: DirectFile[] = [];
   /** open(), remembering the file so that the after hook closes it. */
   async function track(file: Promise<DirectFile>): Promise<DirectFile> {

@@ -4,28 +4,13 @@
 // every engine this machine has serves the default ring in turn.
 import { expect } from 'chai';
 import fs = require('fs');
-import { readAt, writeAt, alignmentOf, open, allocAligned, defaultRing, ENGINES } from 'odirect';
-import { DISK_DIR, SHM_DIR, tempPath, cleanup, fillPattern, checkPattern, rejectionOf, availableEngines } from './helpers';
+import { readAt, writeAt, alignmentOf, open, allocAligned, defaultRing } from 'odirect';
+import { DISK_DIR, SHM_DIR, tempPath, cleanup, fillPattern, checkPattern, rejectionOf, forEachDefaultRingEngine } from './helpers';
 
 const { O_RDWR, O_RDONLY, O_CREAT, O_DIRECT } = fs.constants;
 const BLOCK = 4096;
 
-for (const engine of ENGINES) describe(`readAt/writeAt on a raw descriptor [${engine}]`, () => {
-  if (!availableEngines.includes(engine)) {
-    it(`skipped: the ${engine} engine cannot start on this machine`);
-    return;
-  }
-  const saved = process.env.ODIRECT_ENGINE;
-  before(async () => {
-    await defaultRing().close();
-    process.env.ODIRECT_ENGINE = engine;
-    expect(defaultRing().engine).to.equal(engine);
-  });
-  after(async () => {
-    await defaultRing().close();
-    if (saved === undefined) delete process.env.ODIRECT_ENGINE;
-    else process.env.ODIRECT_ENGINE = saved;
-  });
+forEachDefaultRingEngine('readAt/writeAt on a raw descriptor', () => {
   const descriptors: number[] = [];
   /** fs.openSync (with O_DIRECT unless `flags` say otherwise), closed by the after hook. */
   function openFd(path: string, flags = O_RDWR | O_DIRECT | O_CREAT): number {

@@ -2,7 +2,7 @@
 import fs = require('fs');
 import os = require('os');
 import path = require('path');
-import { Ring, ENGINES, EngineName, ErrnoError } from 'odirect';
+import { Ring, ENGINES, EngineName, ErrnoError, defaultRing } from 'odirect';
 
 /** The engines that start on this machine, probed once. */
 export const availableEngines: EngineName[] = ENGINES.filter((engine) => {
@@ -36,6 +36,34 @@ export function forEachEngine(title: string, suite: (context: { ring: () => Ring
         await ring?.close();
       });
       suite({ ring: () => ring!, engine });
+    });
+  }
+}
+
+/**
+ * Runs `suite` once per engine this machine supports on the default ring:
+ * ODIRECT_ENGINE is read when the default ring is made, so each suite closes
+ * it, sets the variable, and restores both afterwards.
+ */
+export function forEachDefaultRingEngine(title: string, suite: (engine: EngineName) => void): void {
+  for (const engine of ENGINES) {
+    describe(`${title} [${engine}]`, () => {
+      if (!availableEngines.includes(engine)) {
+        it(`skipped: the ${engine} engine cannot start on this machine`);
+        return;
+      }
+      const saved = process.env.ODIRECT_ENGINE;
+      before(async () => {
+        await defaultRing().close();
+        process.env.ODIRECT_ENGINE = engine;
+        if (defaultRing().engine !== engine) throw new Error(`the default ring runs on ${defaultRing().engine}`);
+      });
+      after(async () => {
+        await defaultRing().close();
+        if (saved === undefined) delete process.env.ODIRECT_ENGINE;
+        else process.env.ODIRECT_ENGINE = saved;
+      });
+      suite(engine);
     });
   }
 }
