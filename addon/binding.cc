@@ -93,7 +93,6 @@ class RingWrap : public Napi::ObjectWrap<RingWrap> {
   static Napi::Function Define(Napi::Env env) {
     return DefineClass(env, "NativeRing",
                        {
-                           InstanceMethod<&RingWrap::JsQueue>("queue"),
                            InstanceMethod<&RingWrap::JsQueueVector>("queueVector"),
                            InstanceMethod<&RingWrap::JsFlush>("flush"),
                            InstanceMethod<&RingWrap::JsClose>("close"),
@@ -137,6 +136,14 @@ class RingWrap : public Napi::ObjectWrap<RingWrap> {
         self.Set("engine", Napi::String::New(env, ring_->engine_name()));
         self.Set("features", Napi::String::New(env, features));
         self.Set("capacity", Napi::Number::New(env, ring_->capacity()));
+        Napi::ArrayBuffer args = Napi::ArrayBuffer::New(env, kArgCount * sizeof(int32_t));
+        args_ = static_cast<int32_t*>(args.Data());
+        args_ref_ = Napi::Persistent(args);
+        self.Set("args", Napi::Int32Array::New(env, kArgCount, args, 0));
+        napi_value queue;
+        NAPI_THROW_IF_FAILED_VOID(env, napi_create_function(env, "queue", NAPI_AUTO_LENGTH, Queue, this, &queue));
+        Napi::Function(env, queue).Set("owner", self);
+        self.Set("queue", queue);
       }
     }
     self.Set("error", Napi::Number::New(env, ring_ != nullptr ? 0 : err));
@@ -147,32 +154,52 @@ class RingWrap : public Napi::ObjectWrap<RingWrap> {
   }
 
  private:
-  // queue(code, fd, buffer | null, position, length, id, memoryAlignment, rwFlags) -> 0 | -errno | 1
-  Napi::Value JsQueue(const Napi::CallbackInfo& info) {
-    napi_env env = info.Env();
-    if (ring_ == nullptr || !ring_->open()) return Napi::Number::New(env, -EBADF);
+  // The fields of the next op, written by JS into this.args before it calls
+  // queue(): one call with two arguments per op, and no unwrap (see Queue).
+  enum Arg { kArgCode, kArgFd, kArgLength, kArgId, kArgMemoryAlignment, kArgRwFlags, kArgCount };
+
+  // queue(buffer | null, position) -> 0 | -errno | 1 (kMisalignedMemory), the
+  // rest of the op in this.args. The hottest call of the library, so it is a
+  // plain N-API function rather than an ObjectWrap method: its data is this
+  // RingWrap (no napi_unwrap, which looks a private symbol up on the object),
+  // and its arguments stay on the stack. The function holds its wrapper
+  // object (the "owner" property), so the RingWrap outlives every call.
+  static napi_value Queue(napi_env env, napi_callback_info info) {
+    size_t argc = 2;
+    napi_value argv[2];
+    void* data;
+    napi_value result;
+    if (napi_get_cb_info(env, info, &argc, argv, nullptr, &data) != napi_ok) return nullptr;
+    napi_create_int32(env, static_cast<RingWrap*>(data)->QueueOne(env, argv[0], argv[1]), &result);
+    return result;
+  }
+
+  int32_t QueueOne(napi_env env, napi_value buffer, napi_value position) {
+    if (ring_ == nullptr || !ring_->open()) return -EBADF;
+    const int32_t* args = args_;
     Op op;
-    op.code = static_cast<uint8_t>(info[0].As<Napi::Number>().Uint32Value());
-    op.fd = info[1].As<Napi::Number>().Int32Value();
+    op.code = static_cast<uint8_t>(args[kArgCode]);
+    op.fd = args[kArgFd];
     op.addr = nullptr;
     op.len = 0;
-    op.id = info[5].As<Napi::Number>().Uint32Value();
-    op.rw_flags = info[7].As<Napi::Number>().Int32Value();
+    op.id = static_cast<uint32_t>(args[kArgId]);
+    op.rw_flags = args[kArgRwFlags];
     op.buf_index = -1;
-    if (op.code >= kOpCount || op.id >= ring_->capacity()) return Napi::Number::New(env, -EINVAL);
-    if (!PositionValue(env, info[3], &op.offset)) return Napi::Number::New(env, -EINVAL);
+    if (args[kArgCode] < 0 || op.code >= kOpCount || op.id >= ring_->capacity()) return -EINVAL;
+    if (!PositionValue(env, position, &op.offset)) return -EINVAL;
     if (op.code == kOpRead || op.code == kOpWrite) {
       void* data = nullptr;
       size_t byte_length = 0;
       size_t byte_offset = 0;
-      if (!ViewBytes(env, info[2], &data, &byte_length, &byte_offset)) return Napi::Number::New(env, -EINVAL);
-      uint32_t length = info[4].As<Napi::Number>().Uint32Value();
+      if (!ViewBytes(env, buffer, &data, &byte_length, &byte_offset)) return -EINVAL;
+      if (args[kArgLength] < 0) return -EINVAL;
+      uint32_t length = static_cast<uint32_t>(args[kArgLength]);
       // Never let the kernel touch memory past the view it was given.
-      if (length > byte_length) return Napi::Number::New(env, -ERANGE);
-      if (length > 0 && data == nullptr) return Napi::Number::New(env, -EFAULT);
-      uint32_t memory_alignment = info[6].As<Napi::Number>().Uint32Value();
+      if (length > byte_length) return -ERANGE;
+      if (length > 0 && data == nullptr) return -EFAULT;
+      uint32_t memory_alignment = static_cast<uint32_t>(args[kArgMemoryAlignment]);
       if (memory_alignment > 1 && reinterpret_cast<uintptr_t>(data) % memory_alignment != 0) {
-        return Napi::Number::New(env, kMisalignedMemory);
+        return kMisalignedMemory;
       }
       op.addr = data;
       op.len = length;
@@ -183,10 +210,10 @@ class RingWrap : public Napi::ObjectWrap<RingWrap> {
         ring_->CountFixed();
       }
     } else if (op.code != kOpFsync && op.code != kOpFdatasync) {
-      return Napi::Number::New(env, -EINVAL);
+      return -EINVAL;
     }
     ring_->Queue(op);
-    return Napi::Number::New(env, 0);
+    return 0;
   }
 
   // queueVector(code, fd, buffers[], position, id, memoryAlignment, rwFlags) -> 0 | -errno | 1
@@ -308,6 +335,8 @@ class RingWrap : public Napi::ObjectWrap<RingWrap> {
 
   Ring* ring_ = nullptr;
   BlockRegistry* registry_ = nullptr;
+  int32_t* args_ = nullptr;  // this.args: the next op's fields (Arg)
+  Napi::Reference<Napi::ArrayBuffer> args_ref_;
 };
 
 // allocAligned(size, alignment) -> Buffer | -errno

@@ -10,8 +10,10 @@ export interface NativeRing {
   readonly capacity: number;
   /** Completions land here as (id, result) pairs before onComplete(count) runs. */
   readonly results: Int32Array;
-  queue(code: number, fd: number, buffer: ArrayBufferView | null, position: number | bigint,
-    length: number, id: number, memoryAlignment: number, rwFlags: number): number;
+  /** The next op's fields, read by queue(): see QUEUE_ARG_*. */
+  readonly args: Int32Array;
+  /** Queues one op whose other fields are in `args`. 0, -errno, or MISALIGNED_MEMORY. */
+  queue(buffer: ArrayBufferView | null, position: number | bigint): number;
   queueVector(code: number, fd: number, buffers: ArrayBufferView[], position: number | bigint,
     id: number, memoryAlignment: number, rwFlags: number): number;
   flush(inlineMax: number): void;
@@ -49,6 +51,14 @@ export const OP_FSYNC = 2;
 export const OP_FDATASYNC = 3;
 export const OP_READV = 4;
 export const OP_WRITEV = 5;
+
+/** Where queue() finds each field of the op in NativeRing.args (addon/binding.cc, Arg). */
+export const QUEUE_ARG_CODE = 0;
+export const QUEUE_ARG_FD = 1;
+export const QUEUE_ARG_LENGTH = 2;
+export const QUEUE_ARG_ID = 3;
+export const QUEUE_ARG_MEMORY_ALIGNMENT = 4;
+export const QUEUE_ARG_RW_FLAGS = 5;
 
 /** What queue() returns for a buffer address that is not aligned (addon/binding.cc). */
 export const MISALIGNED_MEMORY = 1;

@@ -4,7 +4,10 @@
 // settling of Promises from the completions the JS thread reads itself.
 import fs = require('fs');
 import util = require('util');
-import { binding, NativeRing, MISALIGNED_MEMORY, OP_FSYNC, OP_FDATASYNC, OP_READ, OP_READV, OP_WRITE, OP_WRITEV } from './native';
+import {
+  binding, NativeRing, MISALIGNED_MEMORY, OP_FSYNC, OP_FDATASYNC, OP_READ, OP_READV, OP_WRITE, OP_WRITEV,
+  QUEUE_ARG_CODE, QUEUE_ARG_FD, QUEUE_ARG_ID, QUEUE_ARG_LENGTH, QUEUE_ARG_MEMORY_ALIGNMENT, QUEUE_ARG_RW_FLAGS,
+} from './native';
 import { ErrnoError, errnoError, invalidArgValue } from './errors';
 import { checkInteger } from './checks';
 
@@ -185,6 +188,7 @@ export class Ring {
 
   #native: NativeRing;
   #results: Int32Array;
+  #args: Int32Array;
   // The addon holds this only weakly while the ring is idle.
   readonly #onCompleteCallback = (count: number): void => this.#onComplete(count);
   #inlineMax: number;
@@ -259,6 +263,7 @@ export class Ring {
     this.entries = native.capacity;
     this.passedOver = passedOver;
     this.#results = native.results;
+    this.#args = native.args;
     // Who submits, as measured (docs/benchmarks.md): on io_uring the JS
     // thread submits every op itself. Since the JS thread reads completions
     // itself, an op submitted by the ring's thread costs that thread a
@@ -368,7 +373,7 @@ export class Ring {
     const id = this.#free[--this.#freeCount];
     const status = code === OP_READV || code === OP_WRITEV
       ? this.#native.queueVector(code, fd, buffer as ArrayBufferView[], position, id, memoryAlignment, rwFlags)
-      : this.#native.queue(code, fd, buffer as ArrayBufferView | null, position, length, id, memoryAlignment, rwFlags);
+      : this.#queue(code, fd, buffer as ArrayBufferView | null, position, length, id, memoryAlignment, rwFlags);
     if (status !== 0) {
       this.#free[this.#freeCount++] = id;
       this.#errors++;
@@ -400,6 +405,18 @@ export class Ring {
       this.#flushScheduled = true;
       process.nextTick(this.#flush);
     }
+  }
+
+  #queue(code: number, fd: number, buffer: ArrayBufferView | null, position: number | bigint, length: number,
+    id: number, memoryAlignment: number, rwFlags: number): number {
+    const args = this.#args;
+    args[QUEUE_ARG_CODE] = code;
+    args[QUEUE_ARG_FD] = fd;
+    args[QUEUE_ARG_LENGTH] = length;
+    args[QUEUE_ARG_ID] = id;
+    args[QUEUE_ARG_MEMORY_ALIGNMENT] = memoryAlignment;
+    args[QUEUE_ARG_RW_FLAGS] = rwFlags;
+    return this.#native.queue(buffer, position);
   }
 
   /** Called by the addon with `count` (id, result) pairs in #results. */
