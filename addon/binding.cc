@@ -99,6 +99,8 @@ class RingWrap : public Napi::ObjectWrap<RingWrap> {
                            InstanceMethod<&RingWrap::JsCounters>("counters"),
                            InstanceMethod<&RingWrap::JsRegisterBuffer>("registerBuffer"),
                            InstanceMethod<&RingWrap::JsUnregisterBuffer>("unregisterBuffer"),
+                           InstanceMethod<&RingWrap::JsRegisterFile>("registerFile"),
+                           InstanceMethod<&RingWrap::JsUnregisterFile>("unregisterFile"),
                        });
   }
 
@@ -156,7 +158,7 @@ class RingWrap : public Napi::ObjectWrap<RingWrap> {
  private:
   // The fields of the next op, written by JS into this.args before it calls
   // queue(): one call with two arguments per op, and no unwrap (see Queue).
-  enum Arg { kArgCode, kArgFd, kArgLength, kArgId, kArgMemoryAlignment, kArgRwFlags, kArgCount };
+  enum Arg { kArgCode, kArgFd, kArgLength, kArgId, kArgMemoryAlignment, kArgRwFlags, kArgFileIndex, kArgCount };
 
   // queue(buffer | null, position) -> 0 | -errno | 1 (kMisalignedMemory), the
   // rest of the op in this.args. The hottest call of the library, so it is a
@@ -185,6 +187,8 @@ class RingWrap : public Napi::ObjectWrap<RingWrap> {
     op.id = static_cast<uint32_t>(args[kArgId]);
     op.rw_flags = args[kArgRwFlags];
     op.buf_index = -1;
+    // A slot registerFile() returned for op.fd (the kernel checks the range).
+    op.file_index = args[kArgFileIndex] < 0 ? -1 : args[kArgFileIndex];
     if (args[kArgCode] < 0 || op.code >= kOpCount || op.id >= ring_->capacity()) return -EINVAL;
     if (!PositionValue(env, position, &op.offset)) return -EINVAL;
     if (op.code == kOpRead || op.code == kOpWrite) {
@@ -227,6 +231,7 @@ class RingWrap : public Napi::ObjectWrap<RingWrap> {
     op.id = info[4].As<Napi::Number>().Uint32Value();
     op.rw_flags = info[6].As<Napi::Number>().Int32Value();
     op.buf_index = -1;
+    op.file_index = -1;
     if ((op.code != kOpReadv && op.code != kOpWritev) || op.id >= ring_->capacity()) {
       return Napi::Number::New(env, -EINVAL);
     }
@@ -312,6 +317,20 @@ class RingWrap : public Napi::ObjectWrap<RingWrap> {
       }
     }
     return Napi::Number::New(env, ring_->engine()->UnregisterBuffer(index));
+  }
+
+  // registerFile(fd) -> slot | -errno
+  Napi::Value JsRegisterFile(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (ring_ == nullptr || !ring_->open()) return Napi::Number::New(env, -EBADF);
+    return Napi::Number::New(env, ring_->engine()->RegisterFile(info[0].As<Napi::Number>().Int32Value()));
+  }
+
+  // unregisterFile(slot) -> 0 | -errno
+  Napi::Value JsUnregisterFile(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (ring_ == nullptr || !ring_->open()) return Napi::Number::New(env, -EBADF);
+    return Napi::Number::New(env, ring_->engine()->UnregisterFile(info[0].As<Napi::Number>().Int32Value()));
   }
 
   // counters() -> [submittedInline, wakeups, batches, fixedOps]

@@ -43,6 +43,7 @@ struct Op {
   uint64_t offset;  // file offset in bytes
   int rw_flags;     // RWF_* for read/write (RWF_DSYNC), unused otherwise
   int buf_index;    // kOpRead/kOpWrite: the registered buffer holding addr, or -1
+  int file_index;   // the slot where fd is registered with the engine, or -1
 };
 
 struct Completion {
@@ -90,6 +91,20 @@ class Engine {
     return -EOPNOTSUPP;
   }
   virtual int UnregisterBuffer(int index) {
+    (void)index;
+    return -EOPNOTSUPP;
+  }
+
+  // Registers descriptor `fd` so that ops on it name a slot of the engine's
+  // file table instead (io_uring fixed files: no lookup and reference count
+  // of the file per op). Returns the slot, or -errno (-EOPNOTSUPP where the
+  // engine has no such thing). The kernel holds its own reference to the
+  // file until the slot is cleared. JS thread.
+  virtual int RegisterFile(int fd) {
+    (void)fd;
+    return -EOPNOTSUPP;
+  }
+  virtual int UnregisterFile(int index) {
     (void)index;
     return -EOPNOTSUPP;
   }

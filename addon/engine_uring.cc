@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <liburing.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -109,6 +110,43 @@ class UringEngine final : public Engine {
     return 0;
   }
 
+  int RegisterFile(int fd) override {
+    if (file_slots_.empty()) {
+      // A sparse table (Linux 5.19) filled one slot per open file. Its size
+      // counts against RLIMIT_NOFILE (EMFILE beyond it).
+      rlimit limit;
+      unsigned slots = kFileSlots;
+      if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < slots) slots = static_cast<unsigned>(limit.rlim_cur);
+      int ret = io_uring_register_files_sparse(&ring_, slots);
+      if (ret < 0) return ret;
+      file_slots_.assign(slots, false);
+    }
+    int index = -1;
+    for (int i = next_file_slot_, n = static_cast<int>(file_slots_.size()); i < n; i++) {
+      if (!file_slots_[i]) {
+        index = i;
+        break;
+      }
+    }
+    if (index < 0) return -ENOSPC;
+    int ret = io_uring_register_files_update(&ring_, static_cast<unsigned>(index), &fd, 1);
+    if (ret < 0) return ret;
+    file_slots_[index] = true;
+    next_file_slot_ = index + 1;
+    return index;
+  }
+
+  int UnregisterFile(int index) override {
+    if (index < 0 || index >= static_cast<int>(file_slots_.size()) || !file_slots_[index]) return -EINVAL;
+    // -1 clears the slot; requests in flight keep their own reference.
+    int cleared = -1;
+    int ret = io_uring_register_files_update(&ring_, static_cast<unsigned>(index), &cleared, 1);
+    if (ret < 0) return ret;
+    file_slots_[index] = false;
+    if (index < next_file_slot_) next_file_slot_ = index;
+    return 0;
+  }
+
   int Submit(const Op* ops, int count, std::vector<Completion>*) override {
     int taken = 0;
     for (; taken < count; taken++) {
@@ -184,14 +222,21 @@ class UringEngine final : public Engine {
         io_uring_prep_nop(sqe);  // unreachable: the binding checks op codes
         break;
     }
+    if (op.file_index >= 0) {
+      sqe->fd = op.file_index;
+      sqe->flags |= IOSQE_FIXED_FILE;
+    }
     io_uring_sqe_set_data64(sqe, op.id);
   }
 
   static constexpr int kBufferSlots = 64;
+  static constexpr unsigned kFileSlots = 1024;
 
   io_uring ring_;
   bool ring_ready_ = false;
   std::vector<bool> buffer_slots_;  // JS thread: which fixed-buffer slots hold a pool
+  std::vector<bool> file_slots_;    // JS thread: which fixed-file slots hold a file
+  int next_file_slot_ = 0;          // no free file slot below this one
   unsigned features_ = 0;
   bool sqpoll_ = false;
   int completion_fd_ = -1;

@@ -128,6 +128,8 @@ export class DirectFile {
   /** Where `alignment` came from. */
   readonly alignmentSource: AlignmentSource;
   readonly ring: Ring;
+  /** @internal The ring's fixed-file slot for the descriptor, or -1. */
+  fileIndex: number;
   #inFlight = 0;
   #closing: Promise<void> | null = null;
   #idle: (() => void) | null = null;
@@ -142,6 +144,7 @@ export class DirectFile {
     this.alignment = alignment;
     this.alignmentSource = alignmentSource;
     this.ring = ring;
+    this.fileIndex = ring.registerFile(fd);
   }
 
   get fd(): number { return this.#fd; }
@@ -238,6 +241,10 @@ export class DirectFile {
       else this.#idle = resolve;
     }).then(() => {
       this.#fd = -1;
+      if (this.fileIndex >= 0) {
+        this.ring.unregisterFile(this.fileIndex);
+        this.fileIndex = -1;
+      }
       return closeFd(fd, this.path);
     });
     return this.#closing;
@@ -251,6 +258,7 @@ export class DirectFile {
 /** A target for I/O on a descriptor the caller owns. */
 class Descriptor implements OpTarget {
   readonly path = undefined;
+  readonly fileIndex = -1;
   readonly direct = undefined;  // unknown: the caller chose the flags
   constructor(readonly fd: number) {}
   opStarted(): void {}

@@ -19,6 +19,8 @@ export interface NativeRing {
   flush(inlineMax: number): void;
   close(): void;
   counters(): [submittedInline: number, wakeups: number, batches: number, fixedOps: number];
+  registerFile(fd: number): number;
+  unregisterFile(index: number): number;
   registerBuffer(buffer: Buffer): number;
   unregisterBuffer(index: number, buffer: Buffer | undefined): number;
 }
@@ -59,6 +61,7 @@ export const QUEUE_ARG_LENGTH = 2;
 export const QUEUE_ARG_ID = 3;
 export const QUEUE_ARG_MEMORY_ALIGNMENT = 4;
 export const QUEUE_ARG_RW_FLAGS = 5;
+export const QUEUE_ARG_FILE_INDEX = 6;
 
 /** What queue() returns for a buffer address that is not aligned (addon/binding.cc). */
 export const MISALIGNED_MEMORY = 1;

@@ -7,6 +7,7 @@ import util = require('util');
 import {
   binding, NativeRing, MISALIGNED_MEMORY, OP_FSYNC, OP_FDATASYNC, OP_READ, OP_READV, OP_WRITE, OP_WRITEV,
   QUEUE_ARG_CODE, QUEUE_ARG_FD, QUEUE_ARG_ID, QUEUE_ARG_LENGTH, QUEUE_ARG_MEMORY_ALIGNMENT, QUEUE_ARG_RW_FLAGS,
+  QUEUE_ARG_FILE_INDEX,
 } from './native';
 import { ErrnoError, errnoError, invalidArgValue } from './errors';
 import { checkInteger } from './checks';
@@ -43,6 +44,13 @@ export interface RingOptions {
    * The JS thread then submits every op itself.
    */
   sqpoll?: boolean | number;
+  /**
+   * io_uring engine: register each file open()ed on this ring with the
+   * kernel (fixed files, IOSQE_FIXED_FILE), so that its ops skip the
+   * per-op lookup and reference count of the file. Default true. Files
+   * past the table (1024, or RLIMIT_NOFILE if lower) use their descriptor.
+   */
+  registerFiles?: boolean;
 }
 
 /** Why an engine was passed over. */
@@ -71,6 +79,8 @@ export interface RingStats {
   fixedOps: number;
   /** BufferPools registered with this ring now. */
   registeredBuffers: number;
+  /** Files registered with this ring now (fixed files; `registerFiles`). */
+  registeredFiles: number;
 }
 
 /** What a request is on behalf of: a DirectFile, or a bare descriptor. */
@@ -79,6 +89,8 @@ export interface OpTarget {
   readonly path: string | undefined;
   /** Whether the descriptor bypasses the page cache; undefined when unknown (a caller's descriptor). */
   readonly direct: boolean | undefined;
+  /** The slot registerFile() gave this target's descriptor, or -1. */
+  readonly fileIndex: number;
   /** Called when an op of this target is handed to the ring and when it settles. */
   opStarted(): void;
   opSettled(): void;
@@ -210,6 +222,8 @@ export class Ring {
   #closing: Promise<void> | null = null;
   #idle: (() => void) | null = null;
   #registeredBuffers = 0;
+  #registeredFiles = 0;
+  #registerFiles: boolean;
   #submitted = 0;
   #completed = 0;
   #errors = 0;
@@ -228,6 +242,8 @@ export class Ring {
     const threads = checkInteger(options.threads ?? 4, 'threads', 1, 256);
     const inlineMax = options.inlineMax === undefined ? undefined
       : checkInteger(options.inlineMax, 'inlineMax', 0, 0xffffffff);
+    const registerFiles = options.registerFiles ?? true;
+    if (typeof registerFiles !== 'boolean') throw invalidArgValue('registerFiles', 'must be a boolean', registerFiles);
     const sqpoll = options.sqpoll ?? false;
     const sqpollIdleMs = sqpoll === false ? 0 : sqpoll === true ? 50 : checkInteger(sqpoll, 'sqpoll', 1, 60_000);
     let requested: EngineName | 'auto' = options.engine ?? 'auto';
@@ -274,6 +290,7 @@ export class Ring {
     const inlineDefault = this.engine === 'aio' ? 0 : 0xffffffff;
     this.#inlineMax = inlineMax ?? inlineDefault;
     this.#submitBatch = submitBatch;
+    this.#registerFiles = registerFiles && this.engine === 'io_uring';
     this.#free = new Int32Array(entries);
     for (let i = 0; i < entries; i++) this.#free[i] = entries - 1 - i;
     this.#freeCount = entries;
@@ -306,7 +323,26 @@ export class Ring {
       batches,
       fixedOps,
       registeredBuffers: this.#registeredBuffers,
+      registeredFiles: this.#registeredFiles,
     };
+  }
+
+  /**
+   * Registers `fd` as a fixed file where the ring does that. Returns its
+   * slot, or -1 (the descriptor is then used as it is).
+   * @internal DirectFile
+   */
+  registerFile(fd: number): number {
+    if (!this.#registerFiles || this.#closed) return -1;
+    const index = this.#native.registerFile(fd);
+    if (index < 0) return -1;
+    this.#registeredFiles++;
+    return index;
+  }
+
+  /** @internal DirectFile, once no op of the file is in flight */
+  unregisterFile(index: number): void {
+    if (this.#native.unregisterFile(index) === 0) this.#registeredFiles--;
   }
 
   /**
@@ -373,7 +409,7 @@ export class Ring {
     const id = this.#free[--this.#freeCount];
     const status = code === OP_READV || code === OP_WRITEV
       ? this.#native.queueVector(code, fd, buffer as ArrayBufferView[], position, id, memoryAlignment, rwFlags)
-      : this.#queue(code, fd, buffer as ArrayBufferView | null, position, length, id, memoryAlignment, rwFlags);
+      : this.#queue(code, target, fd, buffer as ArrayBufferView | null, position, length, id, memoryAlignment, rwFlags);
     if (status !== 0) {
       this.#free[this.#freeCount++] = id;
       this.#errors++;
@@ -407,7 +443,7 @@ export class Ring {
     }
   }
 
-  #queue(code: number, fd: number, buffer: ArrayBufferView | null, position: number | bigint, length: number,
+  #queue(code: number, target: OpTarget | null, fd: number, buffer: ArrayBufferView | null, position: number | bigint, length: number,
     id: number, memoryAlignment: number, rwFlags: number): number {
     const args = this.#args;
     args[QUEUE_ARG_CODE] = code;
@@ -416,6 +452,7 @@ export class Ring {
     args[QUEUE_ARG_ID] = id;
     args[QUEUE_ARG_MEMORY_ALIGNMENT] = memoryAlignment;
     args[QUEUE_ARG_RW_FLAGS] = rwFlags;
+    args[QUEUE_ARG_FILE_INDEX] = target === null ? -1 : target.fileIndex;
     return this.#native.queue(buffer, position);
   }
 
