@@ -39,6 +39,21 @@ export function checkLength(length: unknown, buffer: ArrayBufferView, name = 'le
   return length;
 }
 
+/** Linux's limit on the buffers of one vectored op (IOV_MAX, UIO_MAXIOV). */
+export const MAX_BUFFERS = 1024;
+
+/** The buffers of readvAt/writevAt: a non-empty array of views. Returns their total byte length. */
+export function checkBuffers(buffers: unknown, name = 'buffers'): number {
+  if (!Array.isArray(buffers)) throw invalidArgType(name, 'an array of Buffer, TypedArray, or DataView', buffers);
+  if (buffers.length === 0 || buffers.length > MAX_BUFFERS) {
+    throw outOfRange(`${name}.length`, `>= 1 and <= ${MAX_BUFFERS} (IOV_MAX)`, buffers.length);
+  }
+  let total = 0;
+  for (let i = 0; i < buffers.length; i++) total += checkBuffer(buffers[i], `${name}[${i}]`).byteLength;
+  if (total > MAX_TRANSFER) throw outOfRange(name, `<= ${MAX_TRANSFER} bytes in all (Linux's largest single transfer)`, total);
+  return total;
+}
+
 /** The end of [position, position + length) must stay within 2^63-1. */
 export function checkEnd(position: number | bigint, length: number): void {
   if (typeof position === 'bigint' && position + BigInt(length) > MAX_POSITION) {

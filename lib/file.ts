@@ -1,15 +1,15 @@
 // Files opened for direct I/O, and I/O on descriptors the caller opened.
 import fs = require('fs');
 import { fileURLToPath } from 'url';
-import { binding, OP_FDATASYNC, OP_FSYNC, OP_READ, OP_WRITE, RWF_DSYNC } from './native';
+import { binding, OP_FDATASYNC, OP_FSYNC, OP_READ, OP_READV, OP_WRITE, OP_WRITEV, RWF_DSYNC } from './native';
 import { alignmentError, errnoError, invalidArgType, invalidArgValue } from './errors';
 import {
-  checkBuffer, checkEnd, checkFd, checkInteger, checkIoOptions, checkLength, checkPosition, IoOptions, remainder,
+  checkBuffer, checkBuffers, checkEnd, checkFd, checkInteger, checkIoOptions, checkLength, checkPosition, IoOptions, remainder,
 } from './checks';
 import { defaultRing, OpTarget, Ring } from './ring';
 import { parseFlags } from './flags';
 
-const { O_DIRECT, O_CREAT, O_EXCL, O_TRUNC, O_ACCMODE, O_RDONLY } = fs.constants as typeof fs.constants & { O_ACCMODE?: number };
+const { O_DIRECT, O_CREAT, O_EXCL, O_TRUNC, O_ACCMODE, O_RDONLY, O_DSYNC } = fs.constants as typeof fs.constants & { O_ACCMODE?: number };
 const ACCESS_MODE = O_ACCMODE ?? 3;
 
 /** Direct-I/O alignment, in bytes. */
@@ -31,6 +31,12 @@ export interface OpenOptions {
   mode?: number;
   /** The ring this file's I/O goes through. Default: defaultRing(). */
   ring?: Ring;
+  /**
+   * Open with O_DSYNC: every write is durable (data, and the metadata needed
+   * to read it back) when it completes, as if each were followed by
+   * datasync(). Default false.
+   */
+  dsync?: boolean;
 }
 
 export type PathLike = string | Buffer | URL;
@@ -73,13 +79,16 @@ function closeFd(fd: number, path: string): Promise<void> {
  */
 export async function open(path: PathLike, flags: string | number = 'r', options: OpenOptions = {}): Promise<DirectFile> {
   const filePath = toPath(path);
-  const openFlags = parseFlags(flags);
+  let openFlags = parseFlags(flags);
   if (options === null || typeof options !== 'object') throw invalidArgType('options', 'of type object', options);
   const direct = options.direct ?? true;
   if (direct !== true && direct !== false && direct !== 'auto') {
     throw invalidArgValue('options.direct', "must be true, false or 'auto'", direct);
   }
   const mode = checkInteger(options.mode ?? 0o666, 'options.mode', 0, 0o7777);
+  const dsync = options.dsync ?? false;
+  if (typeof dsync !== 'boolean') throw invalidArgValue('options.dsync', 'must be a boolean', dsync);
+  if (dsync) openFlags |= O_DSYNC;
   const ring = options.ring ?? defaultRing();
   if (!(ring instanceof Ring)) throw invalidArgType('options.ring', 'an instance of Ring', ring);
   if (ring.closed) throw errnoError(9, 'open', 'the ring given in options.ring is closed', filePath);
@@ -176,6 +185,51 @@ export class DirectFile {
   /** Writes `buffer` (or its first `length` bytes) at `position`. Resolves to the bytes written. */
   writeAt(buffer: ArrayBufferView, position: number | bigint, options?: number | IoOptions): Promise<number> {
     return this.#io(OP_WRITE, 'write', buffer, position, options);
+  }
+
+  /**
+   * Reads into each of `buffers` in turn, from `position` (preadv2). Resolves
+   * to the bytes read in all: fewer than their total at end of file.
+   */
+  readvAt(buffers: readonly ArrayBufferView[], position: number | bigint, options?: IoOptions): Promise<number> {
+    return this.#vectored(OP_READV, 'read', buffers, position, options);
+  }
+
+  /** Writes each of `buffers` in turn, at `position` (pwritev2). Resolves to the bytes written in all. */
+  writevAt(buffers: readonly ArrayBufferView[], position: number | bigint, options?: IoOptions): Promise<number> {
+    return this.#vectored(OP_WRITEV, 'write', buffers, position, options);
+  }
+
+  #vectored(code: number, syscall: string, buffers: readonly ArrayBufferView[], position: number | bigint,
+    options: IoOptions | undefined): Promise<number> {
+    let total: number;
+    let rwFlags = 0;
+    try {
+      total = checkBuffers(buffers);
+      position = checkPosition(position);
+      if (typeof options === 'number') throw invalidArgType('options', 'of type object', options);
+      const io = checkIoOptions(options);
+      if (io.length !== undefined) throw invalidArgValue('options.length', 'is not taken by vectored I/O', io.length);
+      checkEnd(position, total);
+      if (io.dsync === true && code === OP_WRITEV) rwFlags = RWF_DSYNC;
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    if (this.#closing !== null) return badDescriptor(syscall, this.path);
+    const { offset } = this.alignment;
+    if (offset > 1) {
+      if (remainder(position, offset) !== 0) {
+        return Promise.reject(alignmentError(syscall, 'at offset', position, offset, this.path));
+      }
+      // Linux checks every buffer's length, not only the total.
+      for (let i = 0; i < buffers.length; i++) {
+        if (buffers[i].byteLength % offset !== 0) {
+          return Promise.reject(alignmentError(syscall, `buffers[${i}] length`, buffers[i].byteLength, offset, this.path));
+        }
+      }
+    }
+    if (total === 0) return Promise.resolve(0);
+    return this.ring.submit(code, this, this.#fd, buffers.slice(), position, total, this.alignment.memory, rwFlags);
   }
 
   #io(code: number, syscall: string, buffer: ArrayBufferView, position: number | bigint,
