@@ -100,6 +100,7 @@ class RingWrap : public Napi::ObjectWrap<RingWrap> {
                            InstanceMethod<&RingWrap::JsRegisterBuffer>("registerBuffer"),
                            InstanceMethod<&RingWrap::JsUnregisterBuffer>("unregisterBuffer"),
                            InstanceMethod<&RingWrap::JsRegisterFile>("registerFile"),
+                           InstanceMethod<&RingWrap::JsCancel>("cancel"),
                            InstanceMethod<&RingWrap::JsUnregisterFile>("unregisterFile"),
                        });
   }
@@ -317,6 +318,13 @@ class RingWrap : public Napi::ObjectWrap<RingWrap> {
       }
     }
     return Napi::Number::New(env, ring_->engine()->UnregisterBuffer(index));
+  }
+
+  // cancel(id) -> 1 (dropped before the kernel) | 0 (asked of the kernel) | -errno
+  Napi::Value JsCancel(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (ring_ == nullptr || !ring_->open()) return Napi::Number::New(env, -EBADF);
+    return Napi::Number::New(env, ring_->Cancel(info[0].As<Napi::Number>().Uint32Value()));
   }
 
   // registerFile(fd) -> slot | -errno

@@ -36,6 +36,7 @@ enum OpCode : uint8_t {
 // back in the completion.
 struct Op {
   uint32_t id;
+  uint32_t gen;     // the id's generation (31 bits): tells this op from later ops of the same id
   uint8_t code;
   int fd;
   void* addr;       // kOpRead/kOpWrite: the buffer; kOpReadv/kOpWritev: the iovec array
@@ -45,6 +46,13 @@ struct Op {
   int buf_index;    // kOpRead/kOpWrite: the registered buffer holding addr, or -1
   int file_index;   // the slot where fd is registered with the engine, or -1
 };
+
+// What an engine puts in the kernel's per-request tag (io_uring user_data,
+// AIO aio_data): the generation above the id. Requests the engine makes for
+// itself (cancellations) carry kInternalTag and are never reported.
+inline uint64_t RequestTag(const Op& op) { return (static_cast<uint64_t>(op.gen) << 32) | op.id; }
+inline uint64_t RequestTag(uint32_t id, uint32_t gen) { return (static_cast<uint64_t>(gen) << 32) | id; }
+constexpr uint64_t kInternalTag = 1ull << 63;
 
 struct Completion {
   uint32_t id;
@@ -92,6 +100,17 @@ class Engine {
   }
   virtual int UnregisterBuffer(int index) {
     (void)index;
+    return -EOPNOTSUPP;
+  }
+
+  // Asks the kernel to cancel op `id` of generation `gen`, submitted
+  // earlier. Returns 0 when asked (the op then completes, with -ECANCELED
+  // or -EINTR if it was cancelled, normally if it was too late), or -errno:
+  // -ENOENT when the op is not there (already completed), -EOPNOTSUPP where
+  // the engine cannot cancel. Called with the submission side held.
+  virtual int Cancel(uint32_t id, uint32_t gen) {
+    (void)id;
+    (void)gen;
     return -EOPNOTSUPP;
   }
 

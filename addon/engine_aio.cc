@@ -30,6 +30,7 @@ long SysIoDestroy(aio_context_t ctx) { return syscall(SYS_io_destroy, ctx); }
 long SysIoSubmit(aio_context_t ctx, long n, iocb** iocbs) {
   return syscall(SYS_io_submit, ctx, n, iocbs);
 }
+long SysIoCancel(aio_context_t ctx, iocb* cb, io_event* result) { return syscall(SYS_io_cancel, ctx, cb, result); }
 long SysIoGetevents(aio_context_t ctx, long min_nr, long max_nr, io_event* events, timespec* timeout) {
   return syscall(SYS_io_getevents, ctx, min_nr, max_nr, events, timeout);
 }
@@ -105,6 +106,18 @@ class AioEngine final : public Engine {
     return consumed;
   }
 
+  // Only drivers with a cancel method (USB gadgets, not files or block
+  // devices) take io_cancel(2): EINVAL here, and the op completes normally.
+  // A cancelled op's event arrives through the ring like any other.
+  int Cancel(uint32_t id, uint32_t gen) override {
+    iocb* cb = &iocbs_[id];
+    if (cb->aio_data != RequestTag(id, gen)) return -ENOENT;
+    io_event ignored;
+    long ret = SysIoCancel(ctx_, cb, &ignored);
+    if (ret == 0 || errno == EINPROGRESS) return 0;
+    return -errno;
+  }
+
   int Reap(Completion* out, int max, bool wait) override {
     uint64_t value;
     ssize_t ignored = read(completion_fd_, &value, sizeof(value));  // reset before looking
@@ -142,7 +155,7 @@ class AioEngine final : public Engine {
 
   void Prepare(iocb* cb, const Op& op) const {
     memset(cb, 0, sizeof(*cb));
-    cb->aio_data = op.id;
+    cb->aio_data = RequestTag(op);
     cb->aio_fildes = static_cast<uint32_t>(op.fd);
     cb->aio_buf = reinterpret_cast<uintptr_t>(op.addr);
     cb->aio_nbytes = op.len;

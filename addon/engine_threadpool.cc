@@ -58,6 +58,20 @@ class ThreadpoolEngine final : public Engine {
     return count;
   }
 
+  // An op no worker has taken yet is dropped, and completes with
+  // -ECANCELED; one a worker is running cannot be stopped.
+  int Cancel(uint32_t id, uint32_t gen) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto it = work_.begin(); it != work_.end(); ++it) {
+      if (it->id == id && it->gen == gen) {
+        work_.erase(it);
+        Complete(id, -ECANCELED);
+        return 0;
+      }
+    }
+    return -ENOENT;
+  }
+
   int Reap(Completion* out, int max, bool wait) override {
     uint64_t value;
     ssize_t ignored = read(completion_fd_, &value, sizeof(value));  // reset before looking
@@ -84,15 +98,20 @@ class ThreadpoolEngine final : public Engine {
       lock.unlock();
       int32_t result = Run(op);
       lock.lock();
-      bool was_empty = done_.empty();
-      done_.push_back({op.id, result});
-      if (was_empty) {
-        // One signal per batch: the JS thread takes everything there is.
-        uint64_t one = 1;
-        ssize_t ignored = write(completion_fd_, &one, sizeof(one));
-        (void)ignored;
-        done_cv_.notify_one();
-      }
+      Complete(op.id, result);
+    }
+  }
+
+  // With mu_ held.
+  void Complete(uint32_t id, int32_t result) {
+    bool was_empty = done_.empty();
+    done_.push_back({id, result});
+    if (was_empty) {
+      // One signal per batch: the JS thread takes everything there is.
+      uint64_t one = 1;
+      ssize_t ignored = write(completion_fd_, &one, sizeof(one));
+      (void)ignored;
+      done_cv_.notify_one();
     }
   }
 

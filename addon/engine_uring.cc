@@ -163,6 +163,22 @@ class UringEngine final : public Engine {
     return taken;
   }
 
+  int Cancel(uint32_t id, uint32_t gen) override {
+    io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
+    if (sqe == nullptr) {
+      io_uring_submit(&ring_);  // make room: what is in the SQ goes now
+      sqe = io_uring_get_sqe(&ring_);
+      if (sqe == nullptr) return -EBUSY;
+    }
+    io_uring_prep_cancel64(sqe, RequestTag(id, gen), 0);
+    io_uring_sqe_set_data64(sqe, kInternalTag);
+    int ret;
+    do {
+      ret = io_uring_submit(&ring_);
+    } while (ret == -EINTR);
+    return ret < 0 ? ret : 0;
+  }
+
   int Reap(Completion* out, int max, bool wait) override {
     uint64_t count;
     ssize_t ignored = read(completion_fd_, &count, sizeof(count));  // reset before looking
@@ -173,15 +189,19 @@ class UringEngine final : public Engine {
       if (ret < 0 && ret != -EINTR && ret != -EAGAIN && ret != -ETIME) return ret;
     }
     int n = 0;
+    unsigned seen = 0;
     unsigned head;
     io_uring_cqe* cqe;
     io_uring_for_each_cqe(&ring_, head, cqe) {
       if (n == max) break;
-      out[n].id = static_cast<uint32_t>(io_uring_cqe_get_data64(cqe));
+      seen++;
+      uint64_t tag = io_uring_cqe_get_data64(cqe);
+      if (tag & kInternalTag) continue;  // a cancellation's own completion
+      out[n].id = static_cast<uint32_t>(tag);
       out[n].result = cqe->res;
       n++;
     }
-    io_uring_cq_advance(&ring_, static_cast<unsigned>(n));
+    io_uring_cq_advance(&ring_, seen);
     return n;
   }
 
@@ -226,7 +246,7 @@ class UringEngine final : public Engine {
       sqe->fd = op.file_index;
       sqe->flags |= IOSQE_FIXED_FILE;
     }
-    io_uring_sqe_set_data64(sqe, op.id);
+    io_uring_sqe_set_data64(sqe, RequestTag(op));
   }
 
   static constexpr int kBufferSlots = 64;

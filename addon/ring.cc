@@ -20,7 +20,8 @@ Ring::Ring(napi_env env, std::unique_ptr<Engine> engine, unsigned capacity, unsi
       submit_batch_(submit_batch == 0 ? 1 : submit_batch),
       serial_(next_serial.fetch_add(1)),
       iovecs_(capacity),
-      pins_(capacity) {
+      pins_(capacity),
+      gens_(capacity, 0) {
   pending_.reserve(capacity);
   reaped_.resize(capacity);
   to_submit_.reserve(capacity);
@@ -89,9 +90,37 @@ void Ring::SetActive(bool active) {
   }
 }
 
-void Ring::Queue(const Op& op) {
+void Ring::Queue(Op op) {
   if (in_flight_++ == 0) SetActive(true);
+  op.gen = gens_[op.id] = (gens_[op.id] + 1) & 0x7fffffff;
   pending_.push_back(op);
+}
+
+int Ring::Cancel(uint32_t id) {
+  if (id >= capacity_ || state_ != State::kOpen) return -EINVAL;
+  uint32_t gen = gens_[id];
+  auto same = [id, gen](const Op& op) { return op.id == id && op.gen == gen; };
+  // Not flushed yet: this thread's own list.
+  auto found = std::find_if(pending_.begin(), pending_.end(), same);
+  bool dropped = found != pending_.end();
+  if (dropped) pending_.erase(found);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!dropped) {
+      // Handed to the submission thread, which has not taken it yet.
+      auto waiting = std::find_if(to_submit_.begin(), to_submit_.end(), same);
+      dropped = waiting != to_submit_.end();
+      if (dropped) to_submit_.erase(waiting);
+    }
+    if (dropped) {
+      // Delivered like an op the kernel refused (Deliver, through async_).
+      failed_.push_back({id, -ECANCELED});
+      uv_async_send(&async_);
+      return 1;
+    }
+  }
+  std::lock_guard<std::mutex> lock(sq_mu_);
+  return engine_->Cancel(id, gen);
 }
 
 void Ring::Flush(unsigned inline_max) {

@@ -54,7 +54,12 @@ class Ring {
 
   // JS thread. Records one op; no system call. The op's memory must stay
   // valid until its completion is delivered (the JS side holds it).
-  void Queue(const Op& op);
+  void Queue(Op op);
+  // JS thread. Cancels op `id` (queued earlier and not yet delivered): one
+  // not yet handed to the kernel is dropped and completes with -ECANCELED
+  // (returns 1); one in the kernel is cancelled where the engine can, and
+  // completes either way (returns 0); -errno when the engine cannot.
+  int Cancel(uint32_t id);
   // JS thread. Keeps `block` (when not null) from being freed until op `id`
   // has completed.
   void Pin(uint32_t id, AlignedBlock* block) {
@@ -114,6 +119,7 @@ class Ring {
   std::vector<Completion> reaped_;
   std::vector<std::vector<iovec>> iovecs_;
   std::vector<std::vector<AlignedBlock*>> pins_;  // per op id: the blocks it keeps alive
+  std::vector<uint32_t> gens_;                    // per op id: the generation of its latest op
   unsigned in_flight_ = 0;                        // queued and not yet delivered to JS
   uv_poll_t poll_;                                // the engine's completion descriptor
   uv_async_t async_;                              // ops the submission thread could not submit

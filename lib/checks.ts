@@ -76,6 +76,18 @@ export interface IoOptions {
   length?: number;
   /** writeAt only: the write is durable when it completes (RWF_DSYNC). */
   dsync?: boolean;
+  /** Aborting it drops the op if it has not reached the kernel, and cancels it there where the engine can. */
+  signal?: AbortSignal;
+}
+
+/** An optional AbortSignal, checked as Node's fs checks one. */
+export function checkSignal(signal: unknown, name = 'options.signal'): AbortSignal | undefined {
+  if (signal === undefined) return undefined;
+  if (signal === null || typeof signal !== 'object' || !('aborted' in signal) ||
+    typeof (signal as AbortSignal).addEventListener !== 'function') {
+    throw invalidArgType(name, 'an instance of AbortSignal', signal);
+  }
+  return signal as AbortSignal;
 }
 
 /** The third argument of readAt/writeAt: a length, an options object, or nothing. */
@@ -85,6 +97,7 @@ export function checkIoOptions(options: unknown): IoOptions {
   if (typeof options !== 'object') throw invalidArgType('options', 'of type object or number', options);
   const { dsync } = options as IoOptions;
   if (dsync !== undefined && typeof dsync !== 'boolean') throw invalidArgValue('options.dsync', 'must be a boolean', dsync);
+  checkSignal((options as IoOptions).signal);
   return options as IoOptions;
 }
 

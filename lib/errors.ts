@@ -1,6 +1,7 @@
 // Errors in Node's shape: code, errno (negative), syscall, path, and a message
 // that says what happened and, where we know it, what to do.
 import util = require('util');
+import { SYSCALLS } from './native';
 
 export interface ErrnoError extends Error {
   code: string;
@@ -60,4 +61,31 @@ export function outOfRange(name: string, range: string, actual: unknown): RangeE
 export function invalidArgValue(name: string, reason: string, actual: unknown): TypeError {
   return withCode(new TypeError(`The argument '${name}' ${reason}. Received ${util.inspect(actual)}`),
     'ERR_INVALID_ARG_VALUE');
+}
+
+/** How an aborted op ended: dropped before the engine had it, or cancelled by the engine (the kernel, or the threadpool's queue). */
+export type AbortedWhere = 'queue' | 'engine';
+
+export interface AbortError extends Error {
+  name: 'AbortError';
+  code: 'ABORT_ERR';
+  /** 'queue': the op was dropped before the engine had it; 'engine': the engine (the kernel) cancelled it. */
+  where: AbortedWhere;
+  syscall: string;
+  path?: string;
+}
+
+/** The rejection of an op whose signal was aborted, in the shape of Node's AbortError. */
+export function abortError(signal: AbortSignal, where: AbortedWhere, code: number,
+  target: { path?: string } | null): AbortError {
+  const syscall = SYSCALLS[code] ?? 'op';
+  const place = where === 'queue' ? 'dropped before it was submitted' : 'cancelled by the engine';
+  const error = new Error(`The operation was aborted: ${syscall}${target?.path !== undefined ? ` '${target.path}'` : ''} ` +
+    `(${place})`, { cause: signal.reason }) as AbortError;
+  error.name = 'AbortError';
+  error.code = 'ABORT_ERR';
+  error.where = where;
+  error.syscall = syscall;
+  if (target?.path !== undefined) error.path = target.path;
+  return error;
 }

@@ -4,7 +4,7 @@ import { fileURLToPath } from 'url';
 import { binding, OP_FDATASYNC, OP_FSYNC, OP_READ, OP_READV, OP_WRITE, OP_WRITEV, RWF_DSYNC } from './native';
 import { alignmentError, errnoError, invalidArgType, invalidArgValue } from './errors';
 import {
-  checkBuffer, checkBuffers, checkEnd, checkFd, checkInteger, checkIoOptions, checkLength, checkPosition, IoOptions, remainder,
+  checkBuffer, checkBuffers, checkEnd, checkSignal, checkFd, checkInteger, checkIoOptions, checkLength, checkPosition, IoOptions, remainder,
 } from './checks';
 import { defaultRing, OpTarget, Ring } from './ring';
 import { parseFlags } from './flags';
@@ -204,6 +204,7 @@ export class DirectFile {
     options: IoOptions | undefined): Promise<number> {
     let total: number;
     let rwFlags = 0;
+    let signal: AbortSignal | undefined;
     try {
       total = checkBuffers(buffers);
       position = checkPosition(position);
@@ -212,6 +213,7 @@ export class DirectFile {
       if (io.length !== undefined) throw invalidArgValue('options.length', 'is not taken by vectored I/O', io.length);
       checkEnd(position, total);
       if (io.dsync === true && code === OP_WRITEV) rwFlags = RWF_DSYNC;
+      signal = io.signal;
     } catch (error) {
       return Promise.reject(error);
     }
@@ -229,13 +231,15 @@ export class DirectFile {
       }
     }
     if (total === 0) return Promise.resolve(0);
-    return this.ring.submit(code, this, this.#fd, buffers.slice(), position, total, this.alignment.memory, rwFlags);
+    return this.ring.submit(code, this, this.#fd, buffers.slice(), position, total, this.alignment.memory, rwFlags,
+      signal);
   }
 
   #io(code: number, syscall: string, buffer: ArrayBufferView, position: number | bigint,
     options: number | IoOptions | undefined): Promise<number> {
     let length: number;
     let rwFlags = 0;
+    let signal: AbortSignal | undefined;
     try {
       checkBuffer(buffer);
       position = checkPosition(position);
@@ -243,6 +247,7 @@ export class DirectFile {
       length = checkLength(io.length, buffer);
       checkEnd(position, length);
       if (io.dsync === true && code === OP_WRITE) rwFlags = RWF_DSYNC;
+      signal = io.signal;
     } catch (error) {
       return Promise.reject(error);
     }
@@ -257,19 +262,31 @@ export class DirectFile {
       }
     }
     if (length === 0) return Promise.resolve(0);
-    return this.ring.submit(code, this, this.#fd, buffer, position, length, memory, rwFlags);
+    return this.ring.submit(code, this, this.#fd, buffer, position, length, memory, rwFlags, signal);
   }
 
   /** Flushes the file's data (and the metadata needed to read it) to the device: fdatasync(2), through the ring. */
-  datasync(): Promise<void> {
-    if (this.#closing !== null) return badDescriptor('fdatasync', this.path);
-    return this.ring.submit(OP_FDATASYNC, this, this.#fd, null, 0, 0, 0, 0).then(() => undefined);
+  datasync(options?: { signal?: AbortSignal }): Promise<void> {
+    return this.#sync(OP_FDATASYNC, 'fdatasync', options);
   }
 
   /** Flushes the file's data and all its metadata: fsync(2), through the ring. */
-  sync(): Promise<void> {
-    if (this.#closing !== null) return badDescriptor('fsync', this.path);
-    return this.ring.submit(OP_FSYNC, this, this.#fd, null, 0, 0, 0, 0).then(() => undefined);
+  sync(options?: { signal?: AbortSignal }): Promise<void> {
+    return this.#sync(OP_FSYNC, 'fsync', options);
+  }
+
+  #sync(code: number, syscall: string, options: { signal?: AbortSignal } | undefined): Promise<void> {
+    let signal: AbortSignal | undefined;
+    try {
+      if (options !== undefined && (options === null || typeof options !== 'object')) {
+        throw invalidArgType('options', 'of type object', options);
+      }
+      signal = checkSignal(options?.signal);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    if (this.#closing !== null) return badDescriptor(syscall, this.path);
+    return this.ring.submit(code, this, this.#fd, null, 0, 0, 0, 0, signal).then(() => undefined);
   }
 
   /** fs.fstat() of the file. */
@@ -324,6 +341,7 @@ function rawIo(code: number, fd: unknown, buffer: unknown, position: unknown, op
   let pos: number | bigint;
   let descriptor: number;
   let rwFlags = 0;
+  let signal: AbortSignal | undefined;
   let ring: Ring;
   try {
     descriptor = checkFd(fd);
@@ -333,13 +351,15 @@ function rawIo(code: number, fd: unknown, buffer: unknown, position: unknown, op
     length = checkLength(io.length, view);
     checkEnd(pos, length);
     if (io.dsync === true && code === OP_WRITE) rwFlags = RWF_DSYNC;
+    signal = io.signal;
     ring = defaultRing();
   } catch (error) {
     return Promise.reject(error);
   }
   if (length === 0) return Promise.resolve(0);
   // The caller owns the descriptor and its alignment; the kernel checks it.
-  return ring.submit(code, new Descriptor(descriptor), descriptor, buffer as ArrayBufferView, pos, length, 1, rwFlags);
+  return ring.submit(code, new Descriptor(descriptor), descriptor, buffer as ArrayBufferView, pos, length, 1, rwFlags,
+    signal);
 }
 
 /** Reads on a descriptor the caller opened (with O_DIRECT for direct I/O), through the default ring. */

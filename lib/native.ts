@@ -19,6 +19,8 @@ export interface NativeRing {
   flush(inlineMax: number): void;
   close(): void;
   counters(): [submittedInline: number, wakeups: number, batches: number, fixedOps: number];
+  /** 1: dropped before the kernel; 0: the engine was asked to cancel it; -errno: it cannot. */
+  cancel(id: number): number;
   registerFile(fd: number): number;
   unregisterFile(index: number): number;
   registerBuffer(buffer: Buffer): number;
@@ -51,6 +53,8 @@ export const OP_READ = 0;
 export const OP_WRITE = 1;
 export const OP_FSYNC = 2;
 export const OP_FDATASYNC = 3;
+/** The system call each op code stands for, as errors name it. */
+export const SYSCALLS = ['read', 'write', 'fsync', 'fdatasync', 'read', 'write'];
 export const OP_READV = 4;
 export const OP_WRITEV = 5;
 

@@ -5,11 +5,11 @@
 import fs = require('fs');
 import util = require('util');
 import {
-  binding, NativeRing, MISALIGNED_MEMORY, OP_FSYNC, OP_FDATASYNC, OP_READ, OP_READV, OP_WRITE, OP_WRITEV,
+  binding, NativeRing, MISALIGNED_MEMORY, SYSCALLS, OP_FSYNC, OP_FDATASYNC, OP_READ, OP_READV, OP_WRITE, OP_WRITEV,
   QUEUE_ARG_CODE, QUEUE_ARG_FD, QUEUE_ARG_ID, QUEUE_ARG_LENGTH, QUEUE_ARG_MEMORY_ALIGNMENT, QUEUE_ARG_RW_FLAGS,
   QUEUE_ARG_FILE_INDEX,
 } from './native';
-import { ErrnoError, errnoError, invalidArgValue } from './errors';
+import { abortError, ErrnoError, errnoError, invalidArgValue } from './errors';
 import { checkInteger } from './checks';
 
 export type EngineName = 'io_uring' | 'aio' | 'threadpool';
@@ -96,7 +96,10 @@ export interface OpTarget {
   opSettled(): void;
 }
 
-const SYSCALLS = ['read', 'write', 'fsync', 'fdatasync', 'read', 'write'];
+const EINTR = 4;
+const ECANCELED = 125;
+const ABORTED_IN_QUEUE = 1;
+const ABORTED_IN_ENGINE = 2;
 
 // The resolving functions of the Promise being made, without a closure per op.
 let nextResolve: (value: number) => void = () => {};
@@ -118,29 +121,42 @@ interface Waiting {
   rwFlags: number;
   resolve: (value: number) => void;
   reject: (reason: unknown) => void;
+  signal: AbortSignal | undefined;
+  /** Set when its signal fired while it waited: the op was dropped. */
+  dead: boolean;
 }
 
-/** A FIFO of waiting ops that does not copy on every shift. */
+/** The ops of one AbortSignal on a ring, watched by one listener. */
+interface Watched {
+  listener: () => void;
+  waiting: Set<Waiting>;
+  started: Set<number>;  // ids
+}
+
+/** A FIFO of waiting ops that does not copy on every shift; aborted ops are skipped. */
 class WaitQueue {
   #items: (Waiting | undefined)[] = [];
   #head = 0;
-  get length(): number { return this.#items.length - this.#head; }
+  #dead = 0;
+  get length(): number { return this.#items.length - this.#head - this.#dead; }
   push(item: Waiting): void { this.#items.push(item); }
-  shift(): Waiting | undefined {
-    if (this.#head === this.#items.length) return undefined;
-    const item = this.#items[this.#head];
-    this.#items[this.#head++] = undefined;
-    if (this.#head > 1024 && this.#head * 2 > this.#items.length) {
-      this.#items = this.#items.slice(this.#head);
-      this.#head = 0;
-    }
-    return item;
+  /** Marks a waiting op as dropped; shift() skips it. */
+  remove(item: Waiting): void {
+    item.dead = true;
+    this.#dead++;
   }
-  drain(): Waiting[] {
-    const rest = this.#items.slice(this.#head) as Waiting[];
-    this.#items = [];
-    this.#head = 0;
-    return rest;
+  shift(): Waiting | undefined {
+    while (this.#head < this.#items.length) {
+      const item = this.#items[this.#head];
+      this.#items[this.#head++] = undefined;
+      if (this.#head > 1024 && this.#head * 2 > this.#items.length) {
+        this.#items = this.#items.slice(this.#head);
+        this.#head = 0;
+      }
+      if (!item!.dead) return item;
+      this.#dead--;
+    }
+    return undefined;
   }
 }
 
@@ -214,6 +230,10 @@ export class Ring {
   #codes: Uint8Array;
   #positions: (number | bigint)[];
   #lengths: Float64Array;
+  // Only for ops given a signal: the signal, and whether it fired (ABORTED_*).
+  #signals: (AbortSignal | undefined)[];
+  #aborting: Uint8Array;
+  #watched = new Map<AbortSignal, Watched>();
   #waiting = new WaitQueue();
   #flushScheduled = false;
   #pendingCount = 0;         // ops queued since the last hand-over
@@ -301,6 +321,8 @@ export class Ring {
     this.#codes = new Uint8Array(entries);
     this.#positions = new Array(entries).fill(0);
     this.#lengths = new Float64Array(entries);
+    this.#signals = new Array(entries).fill(undefined);
+    this.#aborting = new Uint8Array(entries);
   }
 
   /** Engine features in use ("nodrop fast_poll", "user_ring", "4 threads"...). */
@@ -387,25 +409,75 @@ export class Ring {
    * @internal
    */
   submit(code: number, target: OpTarget | null, fd: number, buffer: ArrayBufferView | ArrayBufferView[] | null,
-    position: number | bigint, length: number, memoryAlignment: number, rwFlags: number): Promise<number> {
+    position: number | bigint, length: number, memoryAlignment: number, rwFlags: number,
+    signal?: AbortSignal): Promise<number> {
     if (this.#closed) {
       return Promise.reject(errnoError(9, SYSCALLS[code], 'the ring this file uses is closed', target?.path));
     }
+    if (signal?.aborted === true) return Promise.reject(abortError(signal, 'queue', code, target));
     const promise = new Promise<number>(capture);
     const resolve = nextResolve;
     const reject = nextReject;
     target?.opStarted();
     if (this.#freeCount > 0) {
-      this.#start(code, target, fd, buffer, position, length, memoryAlignment, rwFlags, resolve, reject);
+      this.#start(code, target, fd, buffer, position, length, memoryAlignment, rwFlags, resolve, reject, signal);
     } else {
-      this.#waiting.push({ code, target, fd, buffer, position, length, memoryAlignment, rwFlags, resolve, reject });
+      const item: Waiting = {
+        code, target, fd, buffer, position, length, memoryAlignment, rwFlags, resolve, reject, signal, dead: false,
+      };
+      if (signal !== undefined) this.#watch(signal).waiting.add(item);
+      this.#waiting.push(item);
     }
     return promise;
   }
 
+  /**
+   * The ops of a signal, with the one listener that aborts them all: a
+   * signal shared by thousands of ops costs one listener, not thousands.
+   */
+  #watch(signal: AbortSignal): Watched {
+    let watched = this.#watched.get(signal);
+    if (watched === undefined) {
+      const entry: Watched = { listener: () => this.#abort(signal, entry), waiting: new Set(), started: new Set() };
+      watched = entry;
+      this.#watched.set(signal, entry);
+      signal.addEventListener('abort', entry.listener, { once: true });
+    }
+    return watched;
+  }
+
+  /** Stops watching `signal` once none of its ops is left. */
+  #unwatch(signal: AbortSignal, watched: Watched): void {
+    if (watched.waiting.size === 0 && watched.started.size === 0) {
+      signal.removeEventListener('abort', watched.listener);
+      this.#watched.delete(signal);
+    }
+  }
+
+  #abort(signal: AbortSignal, watched: Watched): void {
+    this.#watched.delete(signal);
+    for (const id of watched.started) {
+      const status = this.#native.cancel(id);
+      this.#aborting[id] = status === 1 ? ABORTED_IN_QUEUE : ABORTED_IN_ENGINE;
+    }
+    watched.started.clear();
+    for (const item of watched.waiting) this.#abortWaiting(item);
+    watched.waiting.clear();
+  }
+
+  /** An aborted op that is still waiting in JS: dropped, never handed to the engine. */
+  #abortWaiting(item: Waiting): void {
+    if (item.dead) return;
+    this.#waiting.remove(item);
+    item.buffer = null;
+    item.reject(abortError(item.signal!, 'queue', item.code, item.target));
+    item.target?.opSettled();
+    this.#checkIdle();
+  }
+
   #start(code: number, target: OpTarget | null, fd: number, buffer: ArrayBufferView | ArrayBufferView[] | null,
     position: number | bigint, length: number, memoryAlignment: number, rwFlags: number,
-    resolve: (value: number) => void, reject: (reason: unknown) => void): void {
+    resolve: (value: number) => void, reject: (reason: unknown) => void, signal: AbortSignal | undefined): void {
     const id = this.#free[--this.#freeCount];
     const status = code === OP_READV || code === OP_WRITEV
       ? this.#native.queueVector(code, fd, buffer as ArrayBufferView[], position, id, memoryAlignment, rwFlags)
@@ -430,6 +502,13 @@ export class Ring {
     this.#positions[id] = position;
     this.#lengths[id] = length;
     this.#submitted++;
+    if (signal !== undefined) {
+      // An aborted op that has an id is dropped if not yet submitted, else
+      // the engine is asked to cancel it. Either way it settles when its
+      // completion comes, so its memory stays referenced until then.
+      this.#signals[id] = signal;
+      this.#watch(signal).started.add(id);
+    }
     // Hand over every submitBatch ops rather than only at the end of the
     // tick: at depth, a whole batch of completions is settled in one tick, and
     // waiting for its end kept the device idle (docs/benchmarks.md).
@@ -473,8 +552,23 @@ export class Ring {
       this.#free[this.#freeCount++] = id;
       this.#completed++;
       const code = this.#codes[id];
+      const signal = this.#signals[id];
+      let aborting = 0;
+      if (signal !== undefined) {
+        this.#signals[id] = undefined;
+        const watched = this.#watched.get(signal);
+        if (watched !== undefined) {
+          watched.started.delete(id);
+          this.#unwatch(signal, watched);
+        }
+        aborting = this.#aborting[id];
+        this.#aborting[id] = 0;
+      }
       if (result >= 0) {
         resolve(result);
+      } else if (aborting !== 0 && (result === -ECANCELED || result === -EINTR)) {
+        this.#errors++;
+        reject(abortError(signal!, aborting === ABORTED_IN_QUEUE ? 'queue' : 'engine', code, target));
       } else if (result === -22 && this.engine === 'aio' && (code === OP_FSYNC || code === OP_FDATASYNC) && target !== null) {
         // Linux before 4.18 has no IOCB_CMD_FSYNC/FDSYNC: sync on libuv's
         // pool instead, never on the JS thread. The target stays busy (its
@@ -497,8 +591,9 @@ export class Ring {
     }
     while (this.#freeCount > 0 && this.#waiting.length > 0) {
       const op = this.#waiting.shift()!;
+      if (op.signal !== undefined) this.#watched.get(op.signal)?.waiting.delete(op);
       this.#start(op.code, op.target, op.fd, op.buffer, op.position, op.length, op.memoryAlignment, op.rwFlags,
-        op.resolve, op.reject);
+        op.resolve, op.reject, op.signal);
     }
     this.#checkIdle();
   }

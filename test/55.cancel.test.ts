@@ -1,0 +1,180 @@
+import { expect } from 'chai';
+import childProcess = require('child_process');
+import events = require('events');
+import fs = require('fs');
+import { open, allocAligned, Ring, DirectFile } from 'odirect';
+import {
+  forEachEngine, DISK_DIR, SHM_DIR, tempPath, cleanup, fillPattern,
+  checkPattern, rejectionOf,
+} from './helpers';
+
+const BLOCK = 4096;
+const BLOCKS = 256;
+
+interface Outcome { kind: 'done' | 'queue' | 'engine' | 'other'; error?: Error & { code?: string } }
+
+/** How each op ended: resolved with its data checked, or rejected (and how). */
+async function outcomes(ops: Promise<{ n: number; ok: boolean }>[]): Promise<Outcome[]> {
+  return Promise.all(ops.map((op) => op.then(
+    ({ n, ok }) => ({ kind: n === BLOCK && ok ? 'done' : 'other' } as Outcome),
+    (error) => ({ kind: error.name === 'AbortError' ? error.where : 'other', error } as Outcome),
+  )));
+}
+
+function count(list: Outcome[], kind: Outcome['kind']): number {
+  return list.filter((outcome) => outcome.kind === kind).length;
+}
+
+async function patternFile(ring: Ring, dir: string): Promise<string> {
+  const file = tempPath(dir, 'cancel');
+  const handle = await open(file, 'w', { ring });
+  await handle.writeAt(fillPattern(allocAligned(BLOCKS * BLOCK), 0), 0);
+  await handle.close();
+  return file;
+}
+
+/** `total` reads of random blocks, each checked against the pattern when it resolves. */
+function reads(file: DirectFile, total: number, signal: AbortSignal): Promise<{ n: number; ok: boolean }>[] {
+  return Array.from({ length: total }, (_, i) => {
+    const buffer = allocAligned(BLOCK);
+    const position = ((i * 7919) % BLOCKS) * BLOCK;
+    return file.readAt(buffer, position, { signal }).then((n) => ({ n, ok: checkPattern(buffer, position) === -1 }));
+  });
+}
+
+forEachEngine('cancellation', ({ ring, engine }) => {
+  let path: string;
+  before(async () => {
+    path = await patternFile(ring(), engine === 'threadpool' ? DISK_DIR : SHM_DIR);
+  });
+  after(cleanup);
+
+  it('rejects at once, submitting nothing, when the signal is already aborted', async () => {
+    const file = await open(path, 'r', { ring: ring() });
+    const submitted = ring().stats().submitted;
+    const reason = new Error('stop');
+    const signal = AbortSignal.abort(reason);
+    for (const error of [
+      await rejectionOf(file.readAt(allocAligned(BLOCK), 0, { signal })),
+      await rejectionOf(file.writeAt(allocAligned(BLOCK), 0, { signal })),
+      await rejectionOf(file.readvAt([allocAligned(BLOCK)], 0, { signal })),
+      await rejectionOf(file.datasync({ signal })),
+      await rejectionOf(file.sync({ signal })),
+    ]) {
+      expect(error.name).to.equal('AbortError');
+      expect(error.code).to.equal('ABORT_ERR');
+      expect((error as unknown as { where: string }).where).to.equal('queue');
+      expect(error.cause).to.equal(reason);
+    }
+    expect(ring().stats().submitted).to.equal(submitted);
+    await file.close();
+  });
+
+  it('drops the ops still waiting in JS, settles every op once, and leaves the ring working', async () => {
+    const file = await open(path, 'r', { ring: ring() });
+    const controller = new AbortController();
+    const total = 2000;
+    const ops = reads(file, total, controller.signal);
+    controller.abort();
+    const results = await outcomes(ops);
+    expect(results.length).to.equal(total);
+    expect(count(results, 'other'), String(results.find((r) => r.kind === 'other')?.error)).to.equal(0);
+    // The ring holds `entries` ops; every op beyond them was still in JS.
+    expect(count(results, 'queue')).to.be.at.least(total - ring().entries);
+    expect(count(results, 'done') + count(results, 'queue') + count(results, 'engine')).to.equal(total);
+    expect(ring().stats().inFlight).to.equal(0);
+    expect(ring().stats().queued).to.equal(0);
+    expect(events.getEventListeners(controller.signal, 'abort').length).to.equal(0);
+    const buffer = allocAligned(BLOCK);
+    expect(await file.readAt(buffer, 3 * BLOCK)).to.equal(BLOCK);
+    expect(checkPattern(buffer, 3 * BLOCK)).to.equal(-1);
+    await file.close();
+  });
+
+  it('does nothing to ops that completed before the abort, and removes its listeners', async () => {
+    const file = await open(path, 'r', { ring: ring() });
+    const controller = new AbortController();
+    const results = await outcomes(reads(file, 50, controller.signal));
+    expect(count(results, 'done')).to.equal(50);
+    expect(events.getEventListeners(controller.signal, 'abort').length).to.equal(0);
+    controller.abort();
+    const buffer = allocAligned(BLOCK);
+    expect(await file.readAt(buffer, 0, { signal: controller.signal }).catch((e) => e.name)).to.equal('AbortError');
+    await file.close();
+  });
+
+  it('closes a file whose ops were aborted', async () => {
+    const file = await open(path, 'r', { ring: ring() });
+    const controller = new AbortController();
+    const ops = reads(file, 500, controller.signal);
+    const closed = file.close();
+    controller.abort();
+    await outcomes(ops);
+    await closed;
+    expect(file.closed).to.equal(true);
+  });
+
+  it('rejects a signal that is not an AbortSignal', async () => {
+    const file = await open(path, 'r', { ring: ring() });
+    for (const signal of [null, 1, 'x', {}, { aborted: false }]) {
+      const error = await rejectionOf(file.readAt(allocAligned(BLOCK), 0, { signal: signal as never }));
+      expect(error.code, String(signal)).to.equal('ERR_INVALID_ARG_TYPE');
+      expect((await rejectionOf(file.datasync({ signal: signal as never }))).code).to.equal('ERR_INVALID_ARG_TYPE');
+    }
+    await file.close();
+  });
+
+  if (engine === 'threadpool') {
+    it('drops ops no worker has taken yet (engine), on a pool of one thread', async () => {
+      const single = new Ring({ engine: 'threadpool', threads: 1, entries: 256 });
+      const file = await open(path, 'r', { ring: single });
+      const controller = new AbortController();
+      const ops = reads(file, 256, controller.signal);
+      await new Promise((resolve) => setImmediate(resolve));  // handed over, mostly still queued
+      controller.abort();
+      const results = await outcomes(ops);
+      expect(count(results, 'other')).to.equal(0);
+      expect(count(results, 'engine')).to.be.greaterThan(0);
+      expect(count(results, 'done') + count(results, 'engine') + count(results, 'queue')).to.equal(256);
+      await file.close();
+      await single.close();
+    });
+  }
+});
+
+// Only io_uring can hold a read on a FIFO: aio would block io_submit on it,
+// and the threadpool's pread(2) refuses it (ESPIPE).
+describe('cancellation of a read the kernel holds (io_uring, a FIFO with no data)', () => {
+  let fifo: string;
+  let ring: Ring;
+  before(function () {
+    try {
+      ring = new Ring({ engine: 'io_uring' });
+    } catch {
+      this.skip();  // no io_uring on this machine
+    }
+    fifo = tempPath(DISK_DIR, 'fifo');
+    childProcess.execFileSync('mkfifo', [fifo]);
+  });
+  after(async () => {
+    await ring?.close();
+    cleanup();
+  });
+
+  it('cancels it in the kernel: AbortError, where "engine", and the FIFO works afterwards', async () => {
+    // O_RDWR: a FIFO opened for both never blocks in open(2).
+    const file = await open(fifo, 'r+', { ring, direct: false });
+    const controller = new AbortController();
+    const pending = file.readAt(allocAligned(BLOCK), 0, { signal: controller.signal });
+    setTimeout(() => controller.abort(), 50);
+    const error = await rejectionOf(pending);
+    expect(error.name).to.equal('AbortError');
+    expect((error as unknown as { where: string }).where).to.equal('engine');
+    const buffer = allocAligned(BLOCK);
+    const next = file.readAt(buffer, 0);
+    fs.writeSync(file.fd, 'after');
+    expect(await next).to.equal(5);
+    expect(buffer.subarray(0, 5).toString()).to.equal('after');
+    await file.close();
+  });
+});
