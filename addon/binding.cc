@@ -10,6 +10,7 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <string>
 
@@ -101,6 +102,7 @@ class RingWrap : public Napi::ObjectWrap<RingWrap> {
                            InstanceMethod<&RingWrap::JsUnregisterBuffer>("unregisterBuffer"),
                            InstanceMethod<&RingWrap::JsRegisterFile>("registerFile"),
                            InstanceMethod<&RingWrap::JsCancel>("cancel"),
+                           InstanceMethod<&RingWrap::JsLatency>("latency"),
                            InstanceMethod<&RingWrap::JsUnregisterFile>("unregisterFile"),
                        });
   }
@@ -325,6 +327,15 @@ class RingWrap : public Napi::ObjectWrap<RingWrap> {
     Napi::Env env = info.Env();
     if (ring_ == nullptr || !ring_->open()) return Napi::Number::New(env, -EBADF);
     return Napi::Number::New(env, ring_->Cancel(info[0].As<Napi::Number>().Uint32Value()));
+  }
+
+  // latency() -> Float64Array: the histogram's bucket counts, then max and sum (ns)
+  Napi::Value JsLatency(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    size_t size = Ring::kLatencyBuckets + 2;
+    Napi::Float64Array out = Napi::Float64Array::New(env, size);
+    if (ring_ != nullptr) std::copy(ring_->latency().begin(), ring_->latency().end(), out.Data());
+    return out;
   }
 
   // registerFile(fd) -> slot | -errno

@@ -11,7 +11,28 @@ namespace odirect {
 
 namespace {
 std::atomic<uint64_t> next_serial{1};
+
+uint64_t NowNs() {
+  timespec now;
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  return static_cast<uint64_t>(now.tv_sec) * 1000000000u + static_cast<uint64_t>(now.tv_nsec);
+}
 }  // namespace
+
+int Ring::LatencyBucket(uint64_t ns) {
+  if (ns < 8) return static_cast<int>(ns);
+  int exponent = 63 - __builtin_clzll(ns);
+  int index = (exponent - 2) * 8 + static_cast<int>((ns >> (exponent - 3)) & 7);
+  return std::min(index, kLatencyBuckets - 1);
+}
+
+void Ring::RecordLatency(uint32_t id, uint64_t now_ns) {
+  uint64_t ns = now_ns > queued_ns_[id] ? now_ns - queued_ns_[id] : 0;
+  latency_[LatencyBucket(ns)] += 1;
+  double value = static_cast<double>(ns);
+  if (value > latency_[kLatencyBuckets]) latency_[kLatencyBuckets] = value;
+  latency_[kLatencyBuckets + 1] += value;
+}
 
 Ring::Ring(napi_env env, std::unique_ptr<Engine> engine, unsigned capacity, unsigned submit_batch)
     : env_(env),
@@ -21,7 +42,9 @@ Ring::Ring(napi_env env, std::unique_ptr<Engine> engine, unsigned capacity, unsi
       serial_(next_serial.fetch_add(1)),
       iovecs_(capacity),
       pins_(capacity),
-      gens_(capacity, 0) {
+      gens_(capacity, 0),
+      queued_ns_(capacity, 0),
+      latency_(kLatencyBuckets + 2, 0.0) {
   pending_.reserve(capacity);
   reaped_.resize(capacity);
   to_submit_.reserve(capacity);
@@ -93,6 +116,7 @@ void Ring::SetActive(bool active) {
 void Ring::Queue(Op op) {
   if (in_flight_++ == 0) SetActive(true);
   op.gen = gens_[op.id] = (gens_[op.id] + 1) & 0x7fffffff;
+  queued_ns_[op.id] = NowNs();
   pending_.push_back(op);
 }
 
@@ -251,9 +275,11 @@ void Ring::Deliver() {
     std::lock_guard<std::mutex> lock(mu_);
     failed.swap(failed_);
   }
+  uint64_t now = failed.empty() ? 0 : NowNs();
   for (size_t at = 0; at < failed.size() && state_ == State::kOpen;) {
     size_t count = std::min<size_t>(capacity_, failed.size() - at);
     for (size_t i = 0; i < count; i++) {
+      RecordLatency(failed[at + i].id, now);
       results_[2 * i] = static_cast<int32_t>(failed[at + i].id);
       results_[2 * i + 1] = failed[at + i].result;
       Unpin(failed[at + i].id);
@@ -268,7 +294,9 @@ void Ring::Deliver() {
     int count = engine_->Reap(reaped_.data(), static_cast<int>(reaped_.size()), false);
     if (count <= 0) break;
     in_kernel_.fetch_sub(count);
+    now = NowNs();
     for (int i = 0; i < count; i++) {
+      RecordLatency(reaped_[i].id, now);
       results_[2 * i] = static_cast<int32_t>(reaped_[i].id);
       results_[2 * i + 1] = reaped_[i].result;
       Unpin(reaped_[i].id);

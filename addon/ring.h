@@ -81,6 +81,13 @@ class Ring {
   // JS thread. The JS wrapper is gone; frees the ring once it is closed.
   void ReleaseOwner();
 
+  // Latency from Queue() to delivery, per op: a log-linear histogram of
+  // nanoseconds, 8 buckets per power of two (12.5 % wide), then the largest
+  // and the sum. JS thread.
+  static constexpr int kLatencyBuckets = 320;
+  static int LatencyBucket(uint64_t ns);
+  const std::vector<double>& latency() const { return latency_; }
+
   // Counters for stats(); JS thread.
   uint64_t submitted_inline() const { return submitted_inline_; }
   uint64_t wakeups() const { return wakeups_; }
@@ -120,6 +127,9 @@ class Ring {
   std::vector<std::vector<iovec>> iovecs_;
   std::vector<std::vector<AlignedBlock*>> pins_;  // per op id: the blocks it keeps alive
   std::vector<uint32_t> gens_;                    // per op id: the generation of its latest op
+  std::vector<uint64_t> queued_ns_;               // per op id: when it was queued (CLOCK_MONOTONIC)
+  std::vector<double> latency_;                   // kLatencyBuckets counts, max ns, sum ns
+  void RecordLatency(uint32_t id, uint64_t now_ns);
   unsigned in_flight_ = 0;                        // queued and not yet delivered to JS
   uv_poll_t poll_;                                // the engine's completion descriptor
   uv_async_t async_;                              // ops the submission thread could not submit

@@ -19,6 +19,8 @@ export interface NativeRing {
   flush(inlineMax: number): void;
   close(): void;
   counters(): [submittedInline: number, wakeups: number, batches: number, fixedOps: number];
+  /** The latency histogram: LATENCY_BUCKETS counts, then the largest and the sum, in ns. */
+  latency(): Float64Array;
   /** 1: dropped before the kernel; 0: the engine was asked to cancel it; -errno: it cannot. */
   cancel(id: number): number;
   registerFile(fd: number): number;
@@ -57,6 +59,9 @@ export const OP_FDATASYNC = 3;
 export const SYSCALLS = ['read', 'write', 'fsync', 'fdatasync', 'read', 'write'];
 export const OP_READV = 4;
 export const OP_WRITEV = 5;
+
+/** Buckets of the latency histogram (addon/ring.h, kLatencyBuckets): 8 per power of two of nanoseconds. */
+export const LATENCY_BUCKETS = 320;
 
 /** Where queue() finds each field of the op in NativeRing.args (addon/binding.cc, Arg). */
 export const QUEUE_ARG_CODE = 0;

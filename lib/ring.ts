@@ -5,7 +5,7 @@
 import fs = require('fs');
 import util = require('util');
 import {
-  binding, NativeRing, MISALIGNED_MEMORY, SYSCALLS, OP_FSYNC, OP_FDATASYNC, OP_READ, OP_READV, OP_WRITE, OP_WRITEV,
+  binding, NativeRing, LATENCY_BUCKETS, MISALIGNED_MEMORY, SYSCALLS, OP_FSYNC, OP_FDATASYNC, OP_READ, OP_READV, OP_WRITE, OP_WRITEV,
   QUEUE_ARG_CODE, QUEUE_ARG_FD, QUEUE_ARG_ID, QUEUE_ARG_LENGTH, QUEUE_ARG_MEMORY_ALIGNMENT, QUEUE_ARG_RW_FLAGS,
   QUEUE_ARG_FILE_INDEX,
 } from './native';
@@ -81,6 +81,55 @@ export interface RingStats {
   registeredBuffers: number;
   /** Files registered with this ring now (fixed files; `registerFiles`). */
   registeredFiles: number;
+  /** Time from each op's hand-over to the engine until its completion reached JS. */
+  latency: LatencyStats;
+}
+
+/**
+ * Latencies in microseconds, from a histogram of 8 buckets per power of two:
+ * each percentile is the upper bound of its bucket (at most 12.5 % above).
+ */
+export interface LatencyStats {
+  /** Ops measured: every op that was handed to the engine. */
+  count: number;
+  mean: number;
+  p50: number;
+  p90: number;
+  p99: number;
+  p999: number;
+  max: number;
+}
+
+/** The upper bound, in ns, of histogram bucket `index` (addon/ring.cc, LatencyBucket). */
+function bucketTop(index: number): number {
+  if (index < 8) return index + 1;
+  const exponent = Math.floor(index / 8) + 2;
+  return (9 + (index % 8)) * 2 ** (exponent - 3);
+}
+
+function latencyStats(histogram: Float64Array): LatencyStats {
+  let count = 0;
+  for (let i = 0; i < LATENCY_BUCKETS; i++) count += histogram[i];
+  const max = histogram[LATENCY_BUCKETS];
+  const percentile = (fraction: number): number => {
+    if (count === 0) return 0;
+    const rank = Math.ceil(fraction * count);
+    let seen = 0;
+    for (let i = 0; i < LATENCY_BUCKETS; i++) {
+      seen += histogram[i];
+      if (seen >= rank) return Math.min(bucketTop(i), max) / 1000;
+    }
+    return max / 1000;
+  };
+  return {
+    count,
+    mean: count === 0 ? 0 : histogram[LATENCY_BUCKETS + 1] / count / 1000,
+    p50: percentile(0.5),
+    p90: percentile(0.9),
+    p99: percentile(0.99),
+    p999: percentile(0.999),
+    max: max / 1000,
+  };
 }
 
 /** What a request is on behalf of: a DirectFile, or a bare descriptor. */
@@ -346,6 +395,7 @@ export class Ring {
       fixedOps,
       registeredBuffers: this.#registeredBuffers,
       registeredFiles: this.#registeredFiles,
+      latency: latencyStats(this.#native.latency()),
     };
   }
 
