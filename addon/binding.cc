@@ -102,6 +102,7 @@ class RingWrap : public Napi::ObjectWrap<RingWrap> {
                            InstanceMethod<&RingWrap::JsUnregisterBuffer>("unregisterBuffer"),
                            InstanceMethod<&RingWrap::JsRegisterFile>("registerFile"),
                            InstanceMethod<&RingWrap::JsCancel>("cancel"),
+                           InstanceMethod<&RingWrap::JsQueueFallocate>("queueFallocate"),
                            InstanceMethod<&RingWrap::JsLatency>("latency"),
                            InstanceMethod<&RingWrap::JsUnregisterFile>("unregisterFile"),
                        });
@@ -192,6 +193,7 @@ class RingWrap : public Napi::ObjectWrap<RingWrap> {
     op.buf_index = -1;
     // A slot registerFile() returned for op.fd (the kernel checks the range).
     op.file_index = args[kArgFileIndex] < 0 ? -1 : args[kArgFileIndex];
+    op.extent = 0;
     if (args[kArgCode] < 0 || op.code >= kOpCount || op.id >= ring_->capacity()) return -EINVAL;
     if (!PositionValue(env, position, &op.offset)) return -EINVAL;
     if (op.code == kOpRead || op.code == kOpWrite) {
@@ -235,6 +237,7 @@ class RingWrap : public Napi::ObjectWrap<RingWrap> {
     op.rw_flags = info[6].As<Napi::Number>().Int32Value();
     op.buf_index = -1;
     op.file_index = -1;
+    op.extent = 0;
     if ((op.code != kOpReadv && op.code != kOpWritev) || op.id >= ring_->capacity()) {
       return Napi::Number::New(env, -EINVAL);
     }
@@ -320,6 +323,30 @@ class RingWrap : public Napi::ObjectWrap<RingWrap> {
       }
     }
     return Napi::Number::New(env, ring_->engine()->UnregisterBuffer(index));
+  }
+
+  // queueFallocate(fd, fileIndex, id, mode, offset, length) -> 0 | -errno
+  Napi::Value JsQueueFallocate(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (ring_ == nullptr || !ring_->open()) return Napi::Number::New(env, -EBADF);
+    Op op;
+    op.code = kOpFallocate;
+    op.fd = info[0].As<Napi::Number>().Int32Value();
+    op.file_index = info[1].As<Napi::Number>().Int32Value();
+    if (op.file_index < 0) op.file_index = -1;
+    op.id = info[2].As<Napi::Number>().Uint32Value();
+    op.rw_flags = info[3].As<Napi::Number>().Int32Value();
+    op.addr = nullptr;
+    op.len = 0;
+    op.buf_index = -1;
+    if (op.id >= ring_->capacity()) return Napi::Number::New(env, -EINVAL);
+    uint64_t length;
+    if (!PositionValue(env, info[4], &op.offset) || !PositionValue(env, info[5], &length)) {
+      return Napi::Number::New(env, -EINVAL);
+    }
+    op.extent = length;
+    ring_->Queue(op);
+    return Napi::Number::New(env, 0);
   }
 
   // cancel(id) -> 1 (dropped before the kernel) | 0 (asked of the kernel) | -errno

@@ -29,6 +29,7 @@ enum OpCode : uint8_t {
   kOpFdatasync = 3,  // fdatasync(2)
   kOpReadv = 4,
   kOpWritev = 5,
+  kOpFallocate = 6,  // fallocate(2): rw_flags is the mode, extent the length
   kOpCount
 };
 
@@ -45,6 +46,7 @@ struct Op {
   int rw_flags;     // RWF_* for read/write (RWF_DSYNC), unused otherwise
   int buf_index;    // kOpRead/kOpWrite: the registered buffer holding addr, or -1
   int file_index;   // the slot where fd is registered with the engine, or -1
+  uint64_t extent;  // kOpFallocate: the length in bytes
 };
 
 // What an engine puts in the kernel's per-request tag (io_uring user_data,

@@ -10,6 +10,7 @@
 // metadata, so it only ever runs on the ring's submission thread
 // (CanSubmitInline() is false).
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/aio_abi.h>
 #include <sys/eventfd.h>
 #include <sys/syscall.h>
@@ -80,8 +81,16 @@ class AioEngine final : public Engine {
   std::string Features() const override { return user_ring_ ? "user_ring" : ""; }
 
   int Submit(const Op* ops, int count, std::vector<Completion>* failed) override {
+    if (count > 0 && ops[0].code == kOpFallocate) {
+      // AIO has no fallocate: it runs here, on the ring's thread (the aio
+      // engine never submits from the JS thread), and completes at once.
+      int ret = fallocate(ops[0].fd, ops[0].rw_flags, static_cast<off_t>(ops[0].offset),
+                          static_cast<off_t>(ops[0].extent));
+      failed->push_back({ops[0].id, ret < 0 ? -errno : 0});
+      return 1;
+    }
     size_t n = 0;
-    for (int i = 0; i < count; i++) {
+    for (int i = 0; i < count && ops[i].code != kOpFallocate; i++) {
       iocb* cb = &iocbs_[ops[i].id];
       Prepare(cb, ops[i]);
       pointers_[n++] = cb;

@@ -4,6 +4,7 @@
 // thread does it itself; workers signal an eventfd when they add to an empty
 // completion list, and the JS thread takes the whole list.
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <sys/eventfd.h>
 #include <sys/uio.h>
@@ -139,6 +140,9 @@ class ThreadpoolEngine final : public Engine {
           break;
         case kOpFsync: ret = fsync(op.fd); break;
         case kOpFdatasync: ret = fdatasync(op.fd); break;
+        case kOpFallocate:
+          ret = fallocate(op.fd, op.rw_flags, static_cast<off_t>(op.offset), static_cast<off_t>(op.extent));
+          break;
         default: ret = -1; errno = EINVAL; break;
       }
     } while (ret < 0 && errno == EINTR);

@@ -50,7 +50,8 @@ class UringEngine final : public Engine {
     io_uring_probe* probe = io_uring_get_probe_ring(&ring_);
     if (probe == nullptr) return -ENOSYS;
     bool complete = true;
-    for (int opcode : {IORING_OP_READ, IORING_OP_WRITE, IORING_OP_READV, IORING_OP_WRITEV, IORING_OP_FSYNC}) {
+    for (int opcode : {IORING_OP_READ, IORING_OP_WRITE, IORING_OP_READV, IORING_OP_WRITEV, IORING_OP_FSYNC,
+                       IORING_OP_FALLOCATE}) {
       if (!io_uring_opcode_supported(probe, opcode)) complete = false;
     }
     io_uring_free_probe(probe);
@@ -234,6 +235,9 @@ class UringEngine final : public Engine {
         break;
       case kOpFsync:
         io_uring_prep_fsync(sqe, op.fd, 0);
+        break;
+      case kOpFallocate:
+        io_uring_prep_fallocate(sqe, op.fd, op.rw_flags, static_cast<off_t>(op.offset), static_cast<off_t>(op.extent));
         break;
       case kOpFdatasync:
         io_uring_prep_fsync(sqe, op.fd, IORING_FSYNC_DATASYNC);

@@ -54,6 +54,17 @@ export function checkBuffers(buffers: unknown, name = 'buffers'): number {
   return total;
 }
 
+/** The length of an allocate(): a positive safe integer, or a bigint that is one. */
+export function checkAllocateLength(length: unknown, name = 'length'): number {
+  const value = typeof length === 'bigint' && length <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(length) : length;
+  if (typeof value !== 'number') {
+    if (typeof value === 'bigint') throw outOfRange(name, `>= 1 and <= ${Number.MAX_SAFE_INTEGER}`, length);
+    throw invalidArgType(name, 'of type number or bigint', length);
+  }
+  if (!Number.isSafeInteger(value) || value < 1) throw outOfRange(name, `an integer >= 1 and <= ${Number.MAX_SAFE_INTEGER}`, length);
+  return value;
+}
+
 /** The end of [position, position + length) must stay within 2^63-1. */
 export function checkEnd(position: number | bigint, length: number): void {
   if (typeof position === 'bigint' && position + BigInt(length) > MAX_POSITION) {

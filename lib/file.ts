@@ -1,10 +1,12 @@
 // Files opened for direct I/O, and I/O on descriptors the caller opened.
 import fs = require('fs');
 import { fileURLToPath } from 'url';
-import { binding, OP_FDATASYNC, OP_FSYNC, OP_READ, OP_READV, OP_WRITE, OP_WRITEV, RWF_DSYNC } from './native';
+import {
+  binding, FALLOC_FL_KEEP_SIZE, OP_FALLOCATE, OP_FDATASYNC, OP_FSYNC, OP_READ, OP_READV, OP_WRITE, OP_WRITEV, RWF_DSYNC,
+} from './native';
 import { alignmentError, errnoError, invalidArgType, invalidArgValue } from './errors';
 import {
-  checkBuffer, checkBuffers, checkEnd, checkSignal, checkFd, checkInteger, checkIoOptions, checkLength, checkPosition, IoOptions, remainder,
+  checkAllocateLength, checkBuffer, checkBuffers, checkEnd, checkSignal, checkFd, checkInteger, checkIoOptions, checkLength, checkPosition, IoOptions, remainder,
 } from './checks';
 import { defaultRing, OpTarget, Ring } from './ring';
 import { parseFlags } from './flags';
@@ -287,6 +289,36 @@ export class DirectFile {
     }
     if (this.#closing !== null) return badDescriptor(syscall, this.path);
     return this.ring.submit(code, this, this.#fd, null, 0, 0, 0, 0, signal).then(() => undefined);
+  }
+
+  /**
+   * Allocates disk space for [offset, offset + length): fallocate(2), through
+   * the ring (IORING_OP_FALLOCATE on io_uring). Later writes there cannot
+   * fail for want of space, and the range reads as zeros until written.
+   * The file grows to offset + length unless `keepSize` is true.
+   */
+  allocate(offset: number | bigint, length: number | bigint,
+    options?: { keepSize?: boolean; signal?: AbortSignal }): Promise<void> {
+    let position: number | bigint;
+    let size: number;
+    let mode = 0;
+    let signal: AbortSignal | undefined;
+    try {
+      position = checkPosition(offset, 'offset');
+      size = checkAllocateLength(length);
+      checkEnd(position, size);
+      if (options !== undefined && (options === null || typeof options !== 'object')) {
+        throw invalidArgType('options', 'of type object', options);
+      }
+      const keepSize = options?.keepSize ?? false;
+      if (typeof keepSize !== 'boolean') throw invalidArgValue('options.keepSize', 'must be a boolean', keepSize);
+      if (keepSize) mode = FALLOC_FL_KEEP_SIZE;
+      signal = checkSignal(options?.signal);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    if (this.#closing !== null) return badDescriptor('fallocate', this.path);
+    return this.ring.submit(OP_FALLOCATE, this, this.#fd, null, position, size, 0, mode, signal).then(() => undefined);
   }
 
   /** fs.fstat() of the file. */

@@ -21,6 +21,9 @@ export interface NativeRing {
   counters(): [submittedInline: number, wakeups: number, batches: number, fixedOps: number];
   /** The latency histogram: LATENCY_BUCKETS counts, then the largest and the sum, in ns. */
   latency(): Float64Array;
+  /** Queues fallocate(fd, mode, offset, length). 0 or -errno. */
+  queueFallocate(fd: number, fileIndex: number, id: number, mode: number, offset: number | bigint,
+    length: number): number;
   /** 1: dropped before the kernel; 0: the engine was asked to cancel it; -errno: it cannot. */
   cancel(id: number): number;
   registerFile(fd: number): number;
@@ -56,9 +59,12 @@ export const OP_WRITE = 1;
 export const OP_FSYNC = 2;
 export const OP_FDATASYNC = 3;
 /** The system call each op code stands for, as errors name it. */
-export const SYSCALLS = ['read', 'write', 'fsync', 'fdatasync', 'read', 'write'];
+export const SYSCALLS = ['read', 'write', 'fsync', 'fdatasync', 'read', 'write', 'fallocate'];
 export const OP_READV = 4;
 export const OP_WRITEV = 5;
+export const OP_FALLOCATE = 6;
+/** fallocate(2) mode: allocate without changing the file size. */
+export const FALLOC_FL_KEEP_SIZE = 1;
 
 /** Buckets of the latency histogram (addon/ring.h, kLatencyBuckets): 8 per power of two of nanoseconds. */
 export const LATENCY_BUCKETS = 320;

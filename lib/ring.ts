@@ -5,7 +5,8 @@
 import fs = require('fs');
 import util = require('util');
 import {
-  binding, NativeRing, LATENCY_BUCKETS, MISALIGNED_MEMORY, SYSCALLS, OP_FSYNC, OP_FDATASYNC, OP_READ, OP_READV, OP_WRITE, OP_WRITEV,
+  binding, NativeRing, LATENCY_BUCKETS, MISALIGNED_MEMORY, SYSCALLS,
+  OP_FALLOCATE, OP_FSYNC, OP_FDATASYNC, OP_READ, OP_READV, OP_WRITE, OP_WRITEV,
   QUEUE_ARG_CODE, QUEUE_ARG_FD, QUEUE_ARG_ID, QUEUE_ARG_LENGTH, QUEUE_ARG_MEMORY_ALIGNMENT, QUEUE_ARG_RW_FLAGS,
   QUEUE_ARG_FILE_INDEX,
 } from './native';
@@ -531,7 +532,9 @@ export class Ring {
     const id = this.#free[--this.#freeCount];
     const status = code === OP_READV || code === OP_WRITEV
       ? this.#native.queueVector(code, fd, buffer as ArrayBufferView[], position, id, memoryAlignment, rwFlags)
-      : this.#queue(code, target, fd, buffer as ArrayBufferView | null, position, length, id, memoryAlignment, rwFlags);
+      : code === OP_FALLOCATE
+        ? this.#native.queueFallocate(fd, target === null ? -1 : target.fileIndex, id, rwFlags, position, length)
+        : this.#queue(code, target, fd, buffer as ArrayBufferView | null, position, length, id, memoryAlignment, rwFlags);
     if (status !== 0) {
       this.#free[this.#freeCount++] = id;
       this.#errors++;
@@ -695,7 +698,7 @@ export class Ring {
     length: number): ErrnoError {
     const syscall = SYSCALLS[code];
     const where = target?.path !== undefined ? `'${target.path}'` : `fd ${target?.fd ?? '?'}`;
-    const transfer = code !== OP_FSYNC && code !== OP_FDATASYNC;
+    const transfer = code === OP_READ || code === OP_WRITE || code === OP_READV || code === OP_WRITEV;
     let error: ErrnoError;
     if (errno === 22 && transfer && target?.direct !== false) {
       error = errnoError(errno, syscall,
@@ -707,6 +710,7 @@ export class Ring {
       error = errnoError(errno, syscall, undefined, target?.path);
       if (target?.path === undefined) error.message += ` on ${where}`;
       if (transfer) error.message += ` (${length} bytes at offset ${position})`;
+      else if (code === OP_FALLOCATE) error.message += ` (${length} bytes at offset ${position})`;
     }
     if (target?.path === undefined && target !== null) error.fd = target.fd;
     return error;
