@@ -6,8 +6,9 @@ import path = require('path');
 import { UsageError } from './args';
 import { Command, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, Failure, removeTemporaryFiles } from './command';
 import { probeCommand } from './probe';
+import { readCommand } from './read';
 
-const COMMANDS: Command[] = [probeCommand];
+const COMMANDS: Command[] = [probeCommand, readCommand];
 
 function version(): string {
   // dist/cli/main.js -> the package's root.
