@@ -5,10 +5,11 @@
 import path = require('path');
 import { UsageError } from './args';
 import { Command, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, Failure, removeTemporaryFiles } from './command';
+import { cpCommand } from './cp';
 import { probeCommand } from './probe';
 import { readCommand } from './read';
 
-const COMMANDS: Command[] = [probeCommand, readCommand];
+const COMMANDS: Command[] = [probeCommand, cpCommand, readCommand];
 
 function version(): string {
   // dist/cli/main.js -> the package's root.
