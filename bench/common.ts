@@ -11,7 +11,7 @@ import { median } from 'odirect/cli/stats';
 
 export { parsePositive, parseSize, listOf } from 'odirect/cli/args';
 export {
-  generator, workerSeed, randomOffsets, holdsPattern, FilePattern, OFFSET_PATTERN, CONSTANT_PATTERN_HEX, CONSTANT_PATTERN,
+  generator, workerSeed, randomOffsets, sequentialOffsets, holdsPattern, FilePattern, OFFSET_PATTERN, CONSTANT_PATTERN_HEX, CONSTANT_PATTERN,
   prepareFile, checkFile,
 } from 'odirect/cli/workload';
 export { fioVersion, FioResult, fioRuntime, runFio } from 'odirect/cli/fio';

@@ -5,11 +5,12 @@
 import path = require('path');
 import { UsageError } from './args';
 import { Command, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, Failure, removeTemporaryFiles } from './command';
+import { benchCommand } from './bench';
 import { cpCommand } from './cp';
 import { probeCommand } from './probe';
 import { readCommand } from './read';
 
-const COMMANDS: Command[] = [probeCommand, cpCommand, readCommand];
+const COMMANDS: Command[] = [probeCommand, benchCommand, cpCommand, readCommand];
 
 function version(): string {
   // dist/cli/main.js -> the package's root.

@@ -47,7 +47,7 @@ export class Progress {
   }
 
   #draw(): void {
-    const columns = this.#stream.columns ?? 80;
+    const columns = this.#stream.columns > 0 ? this.#stream.columns : 80;
     this.#stream.write(`\r${this.#render().slice(0, Math.max(columns - 1, 20))}\x1b[K`);
   }
 }

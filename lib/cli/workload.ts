@@ -35,6 +35,20 @@ export function randomOffsets(seed: number, size: number, bs: number): () => num
   return () => Math.floor((next() / 2 ** 32) * blocks) * bs;
 }
 
+/**
+ * Sequential offsets: one cursor for every worker that shares it, each taking
+ * the next block of the file in order and wrapping at its end (as fio does).
+ */
+export function sequentialOffsets(size: number, bs: number): () => number {
+  let cursor = 0;
+  return () => {
+    const offset = cursor;
+    cursor += bs;
+    if (cursor >= size) cursor = 0;
+    return offset;
+  };
+}
+
 // ---------------------------------------------------------------- patterns
 
 /** What every 8-byte word of a read file holds: its own offset (little-endian). */
