@@ -133,8 +133,10 @@ export const readCommand: Command = {
       }
       out.push(`result     read ${bytes} bytes${bytes < length ? ` (fewer than asked: the file ends at ${offset + bytes})` : ''}`);
       if (broken.length > 0) {
-        out.push(`note       the kernel accepted it although ${broken.map((rule) => rule.text).join(' and ')}:` +
-          ' this filesystem does not enforce the alignment it reports');
+        const enforced = alignment.source === 'default'
+          ? 'this filesystem reports no alignment (the figures above are defaults) and enforces none here'
+          : 'this filesystem does not enforce the alignment it reports';
+        out.push(`note       the kernel accepted it although ${broken.map((rule) => rule.text).join(' and ')}: ${enforced}`);
       }
       if (bytes > 0) out.push(`data       ${preview(buffer, Math.min(bytes, 16))}${bytes > 16 ? ' ...' : ''}`);
       process.stdout.write(`${out.join('\n')}\n`);
