@@ -4,7 +4,7 @@
 // misaligned buffer, offset or length meets the kernel's own EINVAL; the
 // command then says which of the three rules was broken.
 import fs = require('fs');
-import { alignmentOf, allocAligned, isAligned, readAt } from '../index';
+import { alignmentOf, allocAligned, defaultRing, isAligned, readAt } from '../index';
 import { expectPositionals, parseCommand, parseSize, UsageError } from './args';
 import { Command, ENGINE_CHOICES, EXIT_OK, Failure, parseEngine } from './command';
 import { filesystemOf } from './machine';
@@ -108,6 +108,7 @@ export const readCommand: Command = {
       const checks = rules(buffer, offset, length, alignment);
       const out: string[] = [];
       out.push(`file       ${file} (${filesystemOf(file) ?? 'unknown filesystem'}), opened O_RDONLY|O_DIRECT as fd ${fd}`);
+      out.push(`engine     ${defaultRing().engine}`);
       out.push(`alignment  memory ${alignment.memory}, offset ${alignment.offset} (from ${alignment.source})`);
       out.push(`request    ${length} bytes at offset ${offset}, into a buffer whose address is a multiple of ${bufferAlignment}` +
         `${bufferAlignment < 2 ** 30 ? ` (not of ${bufferAlignment * 2})` : ''}`);
