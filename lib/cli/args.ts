@@ -59,13 +59,16 @@ export interface Parsed {
   positionals: string[];
 }
 
-/**
- * util.parseArgs, strict, with positionals, its errors turned into one-line
- * UsageErrors. Every command also takes --help (-h).
- */
+/** Whether the arguments ask for help: --help or -h before any `--`. */
+export function asksForHelp(args: string[]): boolean {
+  const end = args.indexOf('--');
+  return (end === -1 ? args : args.slice(0, end)).some((arg) => arg === '--help' || arg === '-h');
+}
+
+/** util.parseArgs, strict, with positionals, its errors turned into one-line UsageErrors. */
 export function parseCommand(args: string[], flags: Record<string, Flag>): Parsed {
   try {
-    return parseArgs({ args, options: { ...flags, help: { type: 'boolean', short: 'h' } }, allowPositionals: true, strict: true });
+    return parseArgs({ args, options: flags, allowPositionals: true, strict: true }) as Parsed;
   } catch (error) {
     const { code, message } = error as { code?: string; message: string };
     if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {

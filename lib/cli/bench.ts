@@ -514,10 +514,6 @@ export const benchCommand: Command = {
       verify: { type: 'boolean' },
       json: { type: 'boolean' },
     });
-    if (values.help === true) {
-      process.stdout.write(`${HELP}\n`);
-      return EXIT_OK;
-    }
     expectPositionals(positionals, [], 0);
     const options = parseOptions(values);
     const report = await runBench(options);

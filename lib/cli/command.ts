@@ -10,7 +10,7 @@ export interface Command {
   synopsis: string;
   /** One line for the main help. */
   summary: string;
-  /** The command's --help text. */
+  /** The command's --help text (main.ts prints it for --help or -h anywhere before `--`). */
   help: string;
   /** Runs the command on its arguments (after its name); resolves to the exit status. */
   run(args: string[]): Promise<number>;

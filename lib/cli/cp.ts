@@ -132,10 +132,6 @@ export const cpCommand: Command = {
       verify: { type: 'boolean' },
       quiet: { type: 'boolean', short: 'q' },
     });
-    if (values.help === true) {
-      process.stdout.write(`${HELP}\n`);
-      return EXIT_OK;
-    }
     expectPositionals(positionals, ['SRC', 'DST'], 2);
     const bs = parseSize((values.bs as string | undefined) ?? '1m', 'bs');
     if (bs > 2 ** 30) throw new UsageError(`--bs: ${bs} is more than 1g`);

@@ -3,7 +3,7 @@
 // public API alone. Every error is one line on stderr; the exit status is 0
 // for success, 1 for a runtime failure, 2 for a usage error.
 import path = require('path');
-import { UsageError } from './args';
+import { asksForHelp, UsageError } from './args';
 import { Command, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, Failure, removeTemporaryFiles } from './command';
 import { benchCommand } from './bench';
 import { cpCommand } from './cp';
@@ -56,6 +56,10 @@ async function main(argv: string[]): Promise<number> {
       : `unknown command '${name}' (the commands: ${COMMANDS.map((c) => c.name).join(', ')})`);
   }
   commandName = command.name;
+  if (asksForHelp(rest)) {
+    process.stdout.write(`${command.help}\n`);
+    return EXIT_OK;
+  }
   return command.run(rest);
 }
 

@@ -156,10 +156,6 @@ export const probeCommand: Command = {
   help: HELP,
   async run(args) {
     const { values, positionals } = parseCommand(args, { json: { type: 'boolean' } });
-    if (values.help === true) {
-      process.stdout.write(`${HELP}\n`);
-      return EXIT_OK;
-    }
     expectPositionals(positionals, ['PATH'], 0);
     const report = await probe();
     const target = positionals[0] ?? null;

@@ -74,10 +74,6 @@ export const readCommand: Command = {
   help: HELP,
   async run(args) {
     const { values, positionals } = parseCommand(args, { engine: { type: 'string' } });
-    if (values.help === true) {
-      process.stdout.write(`${HELP}\n`);
-      return EXIT_OK;
-    }
     expectPositionals(positionals, ['FILE', 'LENGTH', 'OFFSET', 'ALIGNMENT'], 2);
     const engine = parseEngine(values.engine as string | undefined);
     const [file, lengthText, offsetText = '0', alignmentText = '4096'] = positionals;
