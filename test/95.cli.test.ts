@@ -6,7 +6,7 @@ import crypto = require('crypto');
 import fs = require('fs');
 import os = require('os');
 import path = require('path');
-import { spawnSync } from 'child_process';
+import { spawn, spawnSync } from 'child_process';
 import { alignmentOf, ENGINES } from 'odirect';
 import { availableEngines, cleanup, DISK_DIR, SHM_DIR, tempPath } from './helpers';
 
@@ -225,6 +225,23 @@ describe('odirect (the command)', function () {
       expect(read.results[0].read.ops).to.be.above(0);
       // The file holds the write pattern, not the read pattern: its content is unknown to a read run.
       expect(read.dataCheck).to.equal('no');
+    });
+
+    it('interrupted (SIGINT) while it runs: its temporary file is deleted, exit 130', async () => {
+      const child = spawn(process.execPath, [CLI, 'bench', '--runtime', '60', '--size', '8m', '--json'], { stdio: 'ignore' });
+      let running = true;
+      const exited = new Promise<number | null>((resolve) => child.on('exit', (status) => {
+        running = false;
+        resolve(status);
+      }));
+      const file = path.join(os.tmpdir(), `odirect-bench-${child.pid}`);
+      // The file gets its name once it is written; the timed run starts right after.
+      while (running && !fs.existsSync(file)) await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(running, 'the bench ended before its file was written').to.equal(true);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      child.kill('SIGINT');
+      expect(await exited).to.equal(130);
+      expect(fs.readdirSync(os.tmpdir()).filter((name) => name.startsWith(`odirect-bench-${child.pid}`))).to.deep.equal([]);
     });
 
     it('a --bs that the file\'s alignment refuses: exit 2, naming the alignment', () => {
