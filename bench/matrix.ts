@@ -22,7 +22,7 @@ import { allocAligned, defaultRing, DirectFile, open, Ring, RingStats } from 'od
 import {
   BlockDevice, blockDeviceOf, checkFile, CONSTANT_PATTERN, CONSTANT_PATTERN_HEX, describeMachine, filesystemOf,
   FilePattern, fioRuntime, fioVersion, fmtIops, fmtRatio, listOf, Machine, markdownTable, OFFSET_PATTERN, parsePositive, parseSize,
-  prepareFile, randomOffsets, RoundRatio, runFio, summarize, Summary, table, workerSeed,
+  prepareFile, randomOffsets, RoundRatio, runFio, sequentialOffsets, summarize, Summary, table, workerSeed,
 } from './common';
 
 // --------------------------------------------------------------- workloads
@@ -274,13 +274,7 @@ function offsetSources(job: Job, round: number): (() => number)[] {
   if (job.workload.access === 'random') {
     return job.buffers.map((_, i) => randomOffsets(workerSeed(job.seed, round, i), job.size, bs));
   }
-  let cursor = 0;
-  const next = (): number => {
-    const offset = cursor;
-    cursor += bs;
-    if (cursor >= job.size) cursor = 0;
-    return offset;
-  };
+  const next = sequentialOffsets(job.size, bs);
   return job.buffers.map(() => next);
 }
 
