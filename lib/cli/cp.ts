@@ -60,8 +60,16 @@ async function pipeline(input: DirectFile, output: DirectFile, expectedSize: num
   const writeAlignment = output.alignment.offset;
   // Sized in advance, DST takes no write past its end: ext4 serializes those
   // (an extending direct write holds the inode lock exclusively and completes
-  // synchronously), which would leave one write in flight at a time.
-  await ftruncate(output.fd, roundUp(expectedSize, writeAlignment));
+  // synchronously), which would leave one write in flight at a time. Its
+  // blocks are allocated in advance too (fallocate), so that every write is
+  // an overwrite; a filesystem without fallocate is only sized.
+  const sized = roundUp(expectedSize, writeAlignment);
+  if (sized > 0) {
+    await output.allocate(0, sized).catch((error: NodeJS.ErrnoException) => {
+      if (error.code !== 'EOPNOTSUPP') throw error;
+    });
+  }
+  await ftruncate(output.fd, sized);
   let next = 0;
   let end = Infinity; // where the file ended, once a read says so
   const worker = async (): Promise<void> => {
