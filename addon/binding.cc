@@ -104,6 +104,7 @@ class RingWrap : public Napi::ObjectWrap<RingWrap> {
                            InstanceMethod<&RingWrap::JsCancel>("cancel"),
                            InstanceMethod<&RingWrap::JsQueueFallocate>("queueFallocate"),
                            InstanceMethod<&RingWrap::JsLatency>("latency"),
+                           InstanceMethod<&RingWrap::JsCredentialsChanged>("credentialsChanged"),
                            InstanceMethod<&RingWrap::JsUnregisterFile>("unregisterFile"),
                        });
   }
@@ -182,6 +183,7 @@ class RingWrap : public Napi::ObjectWrap<RingWrap> {
 
   int32_t QueueOne(napi_env env, napi_value buffer, napi_value position) {
     if (ring_ == nullptr || !ring_->open()) return -EBADF;
+    if (ring_->credentials_changed()) return -EPERM;
     const int32_t* args = args_;
     Op op;
     op.code = static_cast<uint8_t>(args[kArgCode]);
@@ -354,6 +356,11 @@ class RingWrap : public Napi::ObjectWrap<RingWrap> {
     Napi::Env env = info.Env();
     if (ring_ == nullptr || !ring_->open()) return Napi::Number::New(env, -EBADF);
     return Napi::Number::New(env, ring_->Cancel(info[0].As<Napi::Number>().Uint32Value()));
+  }
+
+  // credentialsChanged() -> boolean: the ring refuses ops (see Ring::credentials_changed)
+  Napi::Value JsCredentialsChanged(const Napi::CallbackInfo& info) {
+    return Napi::Boolean::New(info.Env(), ring_ != nullptr && ring_->credentials_changed());
   }
 
   // latency() -> Float64Array: the histogram's bucket counts, then max and sum (ns)

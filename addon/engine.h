@@ -88,6 +88,14 @@ class Engine {
   // filesystem metadata, so the aio engine says no.
   virtual bool CanSubmitInline() const = 0;
 
+  // Whether requests may run with the rights of the thread that made the
+  // engine rather than those of the thread that submits them: io_uring's
+  // io-wq workers and SQPOLL thread keep the credentials they were created
+  // with when the process changes its own (CVE-2024-22017 in Node). AIO and
+  // the pool's workers run as the process, whose threads glibc's setuid()
+  // updates together.
+  virtual bool KeepsCreatorCredentials() const { return false; }
+
   // Describes engine features for stats and probe ("sqpoll", "fixed files"...).
   virtual std::string Features() const { return std::string(); }
 

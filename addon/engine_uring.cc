@@ -65,6 +65,7 @@ class UringEngine final : public Engine {
 
   const char* name() const override { return "io_uring"; }
   bool CanSubmitInline() const override { return true; }
+  bool KeepsCreatorCredentials() const override { return true; }
   int CompletionFd() const override { return completion_fd_; }
 
   std::string Features() const override {

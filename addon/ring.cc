@@ -2,6 +2,8 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <sys/fsuid.h>
+#include <unistd.h>
 #include <time.h>
 
 #include <algorithm>
@@ -34,8 +36,34 @@ void Ring::RecordLatency(uint32_t id, uint64_t now_ns) {
   latency_[kLatencyBuckets + 1] += value;
 }
 
+std::vector<uint32_t> Ring::Credentials() {
+  uid_t ruid, euid, suid;
+  gid_t rgid, egid, sgid;
+  getresuid(&ruid, &euid, &suid);
+  getresgid(&rgid, &egid, &sgid);
+  // setfsuid/setfsgid with an invalid id change nothing and return the current one.
+  uint32_t fsuid = static_cast<uint32_t>(setfsuid(static_cast<uid_t>(-1)));
+  uint32_t fsgid = static_cast<uint32_t>(setfsgid(static_cast<gid_t>(-1)));
+  std::vector<uint32_t> out = {ruid, euid, suid, fsuid, rgid, egid, sgid, fsgid};
+  int count = getgroups(0, nullptr);
+  if (count > 0) {
+    std::vector<gid_t> groups(static_cast<size_t>(count));
+    count = getgroups(count, groups.data());
+    for (int i = 0; i < count; i++) out.push_back(groups[static_cast<size_t>(i)]);
+  }
+  return out;
+}
+
+bool Ring::CheckCredentials() {
+  if (!credentials_changed_ && engine_->KeepsCreatorCredentials() && Credentials() != credentials_) {
+    credentials_changed_ = true;
+  }
+  return !credentials_changed_;
+}
+
 Ring::Ring(napi_env env, std::unique_ptr<Engine> engine, unsigned capacity, unsigned submit_batch)
     : env_(env),
+      credentials_(Credentials()),
       engine_(std::move(engine)),
       capacity_(capacity),
       submit_batch_(submit_batch == 0 ? 1 : submit_batch),
@@ -149,6 +177,14 @@ int Ring::Cancel(uint32_t id) {
 
 void Ring::Flush(unsigned inline_max) {
   if (pending_.empty()) return;
+  if (!CheckCredentials()) {
+    // Never hand the kernel an op it would run with rights the process gave up.
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const Op& op : pending_) failed_.push_back({op.id, -EPERM});
+    pending_.clear();
+    uv_async_send(&async_);
+    return;
+  }
   size_t first = 0;
   if (engine_->CanSubmitInline() &&
       static_cast<size_t>(in_kernel_.load(std::memory_order_relaxed)) + pending_.size() <=

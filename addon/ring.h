@@ -69,6 +69,11 @@ class Ring {
   }
   // JS thread. Storage for a vectored op's iovecs, kept until its completion.
   std::vector<iovec>& IovecsFor(uint32_t id) { return iovecs_[id]; }
+  // JS thread. Whether the process's user, groups or supplementary groups
+  // have changed since the ring was made, on an engine whose requests would
+  // keep the old rights: the ring then refuses every op with -EPERM.
+  bool credentials_changed() const { return credentials_changed_; }
+
   // JS thread. Hands the ops queued since the last flush to the kernel:
   // submits them on this thread when at most `inline_max` ops would then be
   // in the kernel and the engine allows it, otherwise hands them to the
@@ -111,8 +116,14 @@ class Ring {
   void Unpin(uint32_t id);                                    // JS thread
   void SetActive(bool active);                                // JS thread
 
+  // The process's credentials: ruid, euid, suid, fsuid, rgid, egid, sgid,
+  // fsgid, then the supplementary groups.
+  static std::vector<uint32_t> Credentials();
+  bool CheckCredentials();  // JS thread; sets credentials_changed_
+
   // Fixed at creation.
   napi_env env_;
+  const std::vector<uint32_t> credentials_;
   std::unique_ptr<Engine> engine_;
   const unsigned capacity_;
   const unsigned submit_batch_;
@@ -121,6 +132,7 @@ class Ring {
   // JS thread.
   State state_ = State::kOpen;
   bool owner_gone_ = false;
+  bool credentials_changed_ = false;
   int handles_open_ = 0;
   std::vector<Op> pending_;
   std::vector<Completion> reaped_;

@@ -21,6 +21,8 @@ export interface NativeRing {
   counters(): [submittedInline: number, wakeups: number, batches: number, fixedOps: number];
   /** The latency histogram: LATENCY_BUCKETS counts, then the largest and the sum, in ns. */
   latency(): Float64Array;
+  /** Whether the process's credentials changed since the ring was made (it then refuses every op). */
+  credentialsChanged(): boolean;
   /** Queues fallocate(fd, mode, offset, length). 0 or -errno. */
   queueFallocate(fd: number, fileIndex: number, id: number, mode: number, offset: number | bigint,
     length: number): number;

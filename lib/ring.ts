@@ -146,6 +146,7 @@ export interface OpTarget {
   opSettled(): void;
 }
 
+const EPERM = 1;
 const EINTR = 4;
 const ECANCELED = 125;
 const ABORTED_IN_QUEUE = 1;
@@ -380,6 +381,15 @@ export class Ring {
 
   get closed(): boolean { return this.#closed; }
 
+  /**
+   * True once the process has changed its user or groups (process.setuid(),
+   * setgid(), setgroups()...) since this ring was made, on an engine whose
+   * requests would keep the old rights (io_uring). The ring then refuses
+   * every op with EPERM; make a new Ring. The default ring is replaced by
+   * itself.
+   */
+  get credentialsChanged(): boolean { return this.#native.credentialsChanged(); }
+
   stats(): RingStats {
     const [submittedInline, wakeups, batches, fixedOps] = this.#native.counters();
     return {
@@ -538,7 +548,8 @@ export class Ring {
     if (status !== 0) {
       this.#free[this.#freeCount++] = id;
       this.#errors++;
-      reject(status === MISALIGNED_MEMORY
+      reject(status === -EPERM && this.credentialsChanged ? this.#credentialsError(code, target)
+        : status === MISALIGNED_MEMORY
         ? errnoError(22, SYSCALLS[code], `${SYSCALLS[code]} buffer address is not a multiple of ${memoryAlignment}, ` +
           `the direct-I/O memory alignment${target?.path !== undefined ? ` of '${target.path}'` : ''}; ` +
           'allocate buffers with allocAligned()', target?.path)
@@ -694,8 +705,15 @@ export class Ring {
     }
   }
 
+  #credentialsError(code: number, target: OpTarget | null): ErrnoError {
+    return errnoError(1, SYSCALLS[code],
+      `the process changed its user or groups after this ring was made, and ${this.engine} would run ` +
+      'the request with the old rights; make a new Ring (the default ring replaces itself)', target?.path);
+  }
+
   #kernelError(errno: number, code: number, target: OpTarget | null, position: number | bigint,
     length: number): ErrnoError {
+    if (errno === EPERM && this.credentialsChanged) return this.#credentialsError(code, target);
     const syscall = SYSCALLS[code];
     const where = target?.path !== undefined ? `'${target.path}'` : `fd ${target?.fd ?? '?'}`;
     const transfer = code === OP_READ || code === OP_WRITE || code === OP_READV || code === OP_WRITEV;
@@ -723,6 +741,11 @@ let defaultRingInstance: Ring | undefined;
 
 /** The current environment's ring, created on first use. */
 export function defaultRing(): Ring {
+  if (defaultRingInstance !== undefined && !defaultRingInstance.closed && defaultRingInstance.credentialsChanged) {
+    // It refuses every op now; its files keep it until they close.
+    void defaultRingInstance.close();
+    defaultRingInstance = undefined;
+  }
   if (defaultRingInstance === undefined || defaultRingInstance.closed) defaultRingInstance = new Ring();
   return defaultRingInstance;
 }
