@@ -72,6 +72,17 @@ bool ViewBytes(napi_env env, napi_value view, void** data, size_t* byte_length,
   return false;
 }
 
+// The backing store of a view's ArrayBuffer (V8's own memory, not ours).
+// N-API has no call for it; a napi_value is a v8::Local<v8::Value>, as
+// Node's own N-API implementation converts it.
+std::shared_ptr<v8::BackingStore> BackingStoreOf(napi_value view) {
+  v8::Local<v8::Value> local;
+  static_assert(sizeof(local) == sizeof(view), "napi_value is a v8::Local");
+  memcpy(static_cast<void*>(&local), &view, sizeof(view));
+  if (!local->IsArrayBufferView()) return nullptr;
+  return local.As<v8::ArrayBufferView>()->Buffer()->GetBackingStore();
+}
+
 // A position: a number (JS checked it is a safe integer >= 0) or a bigint.
 bool PositionValue(napi_env env, napi_value value, uint64_t* out) {
   double number;
@@ -216,6 +227,7 @@ class RingWrap : public Napi::ObjectWrap<RingWrap> {
       op.len = length;
       AlignedBlock* block = BlockOf(data, byte_offset);
       ring_->Pin(op.id, block);
+      if (block == nullptr && length > 0) ring_->Hold(op.id, BackingStoreOf(buffer));
       if (block != nullptr && block->fixed_owner == ring_->serial()) {
         op.buf_index = block->fixed_index;
         ring_->CountFixed();
@@ -251,6 +263,7 @@ class RingWrap : public Napi::ObjectWrap<RingWrap> {
     std::vector<iovec>& iovecs = ring_->IovecsFor(op.id);
     iovecs.resize(count);
     std::vector<AlignedBlock*> blocks(count);
+    std::vector<napi_value> elements(count);
     for (uint32_t i = 0; i < count; i++) {
       napi_value element;
       if (napi_get_element(env, buffers, i, &element) != napi_ok) return Napi::Number::New(env, -EINVAL);
@@ -265,9 +278,13 @@ class RingWrap : public Napi::ObjectWrap<RingWrap> {
       iovecs[i].iov_base = data;
       iovecs[i].iov_len = byte_length;
       blocks[i] = BlockOf(data, byte_offset);
+      elements[i] = element;
     }
     // Pinned only once every element is known good, so no pin outlives a refusal.
-    for (AlignedBlock* block : blocks) ring_->Pin(op.id, block);
+    for (uint32_t i = 0; i < count; i++) {
+      ring_->Pin(op.id, blocks[i]);
+      if (blocks[i] == nullptr && iovecs[i].iov_len > 0) ring_->Hold(op.id, BackingStoreOf(elements[i]));
+    }
     op.addr = iovecs.data();
     op.len = count;
     ring_->Queue(op);

@@ -70,6 +70,7 @@ Ring::Ring(napi_env env, std::unique_ptr<Engine> engine, unsigned capacity, unsi
       serial_(next_serial.fetch_add(1)),
       iovecs_(capacity),
       pins_(capacity),
+      stores_(capacity),
       gens_(capacity, 0),
       queued_ns_(capacity, 0),
       latency_(kLatencyBuckets + 2, 0.0) {
@@ -347,6 +348,7 @@ void Ring::Unpin(uint32_t id) {
   std::vector<AlignedBlock*>& blocks = pins_[id];
   for (AlignedBlock* block : blocks) BlockRegistry::Unpin(block);
   blocks.clear();
+  stores_[id].clear();
 }
 
 void Ring::Shutdown() {

@@ -22,6 +22,7 @@
 
 #include <node_api.h>
 #include <uv.h>
+#include <v8.h>
 
 #include <atomic>
 #include <condition_variable>
@@ -67,6 +68,10 @@ class Ring {
     BlockRegistry::Pin(block);
     pins_[id].push_back(block);
   }
+  // JS thread. Keeps the memory of a V8-owned ArrayBuffer alive until op
+  // `id` has completed, even if the ArrayBuffer is transferred (detached)
+  // meanwhile and its new owner is collected.
+  void Hold(uint32_t id, std::shared_ptr<v8::BackingStore> store) { stores_[id].push_back(std::move(store)); }
   // JS thread. Storage for a vectored op's iovecs, kept until its completion.
   std::vector<iovec>& IovecsFor(uint32_t id) { return iovecs_[id]; }
   // JS thread. Whether the process's user, groups or supplementary groups
@@ -138,6 +143,7 @@ class Ring {
   std::vector<Completion> reaped_;
   std::vector<std::vector<iovec>> iovecs_;
   std::vector<std::vector<AlignedBlock*>> pins_;  // per op id: the blocks it keeps alive
+  std::vector<std::vector<std::shared_ptr<v8::BackingStore>>> stores_;  // per op id: V8 memory it holds
   std::vector<uint32_t> gens_;                    // per op id: the generation of its latest op
   std::vector<uint64_t> queued_ns_;               // per op id: when it was queued (CLOCK_MONOTONIC)
   std::vector<double> latency_;                   // kLatencyBuckets counts, max ns, sum ns
