@@ -403,15 +403,16 @@ class RingWrap : public Napi::ObjectWrap<RingWrap> {
     return Napi::Number::New(env, ring_->engine()->UnregisterFile(info[0].As<Napi::Number>().Int32Value()));
   }
 
-  // counters() -> [submittedInline, wakeups, batches, fixedOps]
+  // counters() -> [submittedInline, wakeups, batches, fixedOps, resubmitted]
   Napi::Value JsCounters(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    Napi::Array out = Napi::Array::New(env, 4);
+    Napi::Array out = Napi::Array::New(env, 5);
     if (ring_ != nullptr) {
       out.Set(0u, Napi::Number::New(env, static_cast<double>(ring_->submitted_inline())));
       out.Set(1u, Napi::Number::New(env, static_cast<double>(ring_->wakeups())));
       out.Set(2u, Napi::Number::New(env, static_cast<double>(ring_->batches())));
       out.Set(3u, Napi::Number::New(env, static_cast<double>(ring_->fixed_ops())));
+      out.Set(4u, Napi::Number::New(env, static_cast<double>(ring_->resubmitted())));
     }
     return out;
   }

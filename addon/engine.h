@@ -83,7 +83,21 @@ class Engine {
   // at teardown, to let the kernel finish with memory before it is freed).
   virtual int Reap(Completion* out, int max, bool wait) = 0;
 
-  // Whether the JS thread may call Submit() itself: true only where
+  // The JS thread's submission, where CanSubmitInline(): it must not block.
+  // May take only a prefix of `ops` (the rest go to the submission thread),
+  // and may take ops that it then hands back through TakeRetries() because
+  // they could not complete without blocking. Called with the submission
+  // side held.
+  virtual int SubmitInline(const Op* ops, int count, std::vector<Completion>* failed) {
+    return Submit(ops, count, failed);
+  }
+
+  // JS thread, after SubmitInline() and Reap(): ops taken inline that the
+  // submission thread must submit again. They count as still in the kernel
+  // until then, and their completions were not reported.
+  virtual void TakeRetries(std::vector<Op>* out) { (void)out; }
+
+  // Whether the JS thread may call SubmitInline(): true only where
   // submission never blocks in the kernel for long. io_submit(2) can block on
   // filesystem metadata, so the aio engine says no.
   virtual bool CanSubmitInline() const = 0;

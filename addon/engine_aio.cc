@@ -6,14 +6,21 @@
 // Every iocb carries IOCB_FLAG_RESFD (Linux 2.6.22): the kernel signals an
 // eventfd as it completes them, the JS thread's event loop polls it, and the
 // JS thread reads the completion ring the kernel maps at the context's
-// address, as fio's libaio engine does. io_submit(2) can block on filesystem
-// metadata, so it only ever runs on the ring's submission thread
-// (CanSubmitInline() is false).
+// address, as fio's libaio engine does.
+//
+// io_submit(2) can block (on filesystem metadata, on a full device queue), so
+// the JS thread submits only reads, and only with RWF_NOWAIT (Linux 4.14): a
+// read that would block completes at once with -EAGAIN, and one that comes
+// back short (at the end of the file, or cut short) is not trusted either.
+// Those are handed to the ring's submission thread (TakeRetries), which
+// submits them again without RWF_NOWAIT, as it submits everything else: a
+// result the caller sees always comes from a full read or a blocking one.
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/aio_abi.h>
 #include <sys/eventfd.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -68,6 +75,9 @@ class AioEngine final : public Engine {
     completion_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (completion_fd_ < 0) return -errno;
     iocbs_.resize(options.entries);
+    nowait_.assign(options.entries, 0);
+    saved_.resize(options.entries);
+    retries_.reserve(options.entries);
     pointers_.resize(options.entries);
     events_.resize(2 * options.entries);
     AioRing* ring = reinterpret_cast<AioRing*>(ctx_);
@@ -76,23 +86,47 @@ class AioEngine final : public Engine {
   }
 
   const char* name() const override { return "aio"; }
-  bool CanSubmitInline() const override { return false; }
+  bool CanSubmitInline() const override { return true; }
   int CompletionFd() const override { return completion_fd_; }
   std::string Features() const override { return user_ring_ ? "user_ring" : ""; }
 
+  // The leading reads only, each with RWF_NOWAIT.
+  int SubmitInline(const Op* ops, int count, std::vector<Completion>* failed) override {
+    int reads = 0;
+    while (reads < count && ops[reads].code == kOpRead) reads++;
+    return reads == 0 ? 0 : SubmitOps(ops, reads, failed, true);
+  }
+
+  void TakeRetries(std::vector<Op>* out) override {
+    out->insert(out->end(), retries_.begin(), retries_.end());
+    retries_.clear();
+  }
+
   int Submit(const Op* ops, int count, std::vector<Completion>* failed) override {
     if (count > 0 && ops[0].code == kOpFallocate) {
-      // AIO has no fallocate: it runs here, on the ring's thread (the aio
-      // engine never submits from the JS thread), and completes at once.
+      // AIO has no fallocate: it runs here, on the ring's thread (fallocate
+      // is never submitted inline), and completes at once.
       int ret = fallocate(ops[0].fd, ops[0].rw_flags, static_cast<off_t>(ops[0].offset),
                           static_cast<off_t>(ops[0].extent));
       failed->push_back({ops[0].id, ret < 0 ? -errno : 0});
       return 1;
     }
+    int n = 0;
+    while (n < count && ops[n].code != kOpFallocate) n++;
+    return SubmitOps(ops, n, failed, false);
+  }
+
+  // With the submission side held.
+  int SubmitOps(const Op* ops, int count, std::vector<Completion>* failed, bool nowait) {
     size_t n = 0;
-    for (int i = 0; i < count && ops[i].code != kOpFallocate; i++) {
+    for (int i = 0; i < count; i++) {
       iocb* cb = &iocbs_[ops[i].id];
       Prepare(cb, ops[i]);
+      if (nowait) {
+        cb->aio_rw_flags |= RWF_NOWAIT;
+        nowait_[ops[i].id] = 1;
+        saved_[ops[i].id] = ops[i];
+      }
       pointers_[n++] = cb;
     }
     size_t done = 0;
@@ -107,10 +141,22 @@ class AioEngine final : public Engine {
       int err = ret == 0 ? EAGAIN : errno;
       if (err == EINTR) continue;
       if (err == EAGAIN) break;  // the context is full: a normal state
-      // The first iocb was refused: report it, go on with the rest.
-      failed->push_back({static_cast<uint32_t>(pointers_[done]->aio_data), -err});
+      // The first iocb was refused: report it, go on with the rest. A
+      // RWF_NOWAIT read refused (a kernel or file without it) goes to the
+      // submission thread instead, whose answer is the one that counts.
+      uint32_t id = static_cast<uint32_t>(pointers_[done]->aio_data);
+      if (nowait) {
+        nowait_[id] = 0;
+        retries_.push_back(saved_[id]);
+      } else {
+        failed->push_back({id, -err});
+      }
       consumed++;
       done++;
+    }
+    if (nowait) {
+      // What io_submit did not take goes to the submission thread as usual.
+      for (size_t i = done; i < n; i++) nowait_[pointers_[i]->aio_data & 0xffffffffu] = 0;
     }
     return consumed;
   }
@@ -138,11 +184,24 @@ class AioEngine final : public Engine {
       if (ret < 0) return errno == EINTR ? 0 : -errno;
       got = static_cast<int>(ret);
     }
+    int n = 0;
     for (int i = 0; i < got; i++) {
-      out[i].id = static_cast<uint32_t>(events_[i].data);
-      out[i].result = static_cast<int32_t>(events_[i].res);
+      uint32_t id = static_cast<uint32_t>(events_[i].data);
+      int64_t result = events_[i].res;
+      if (nowait_[id]) {
+        nowait_[id] = 0;
+        // At teardown (wait) every result is taken as it is: nothing is
+        // submitted again then.
+        if (!wait && (result == -EAGAIN || (result >= 0 && result < saved_[id].len))) {
+          retries_.push_back(saved_[id]);
+          continue;
+        }
+      }
+      out[n].id = id;
+      out[n].result = static_cast<int32_t>(result);
+      n++;
     }
-    return got;
+    return n;
   }
 
  private:
@@ -189,6 +248,11 @@ class AioEngine final : public Engine {
   std::vector<iocb> iocbs_;       // one per slot id; the kernel copies it at io_submit
   std::vector<iocb*> pointers_;   // submission side
   std::vector<io_event> events_;  // JS thread
+  // JS thread: per id, whether the op in flight was submitted inline with
+  // RWF_NOWAIT, and a copy of it to submit again; the ops to submit again.
+  std::vector<uint8_t> nowait_;
+  std::vector<Op> saved_;
+  std::vector<Op> retries_;
 };
 
 }  // namespace

@@ -197,11 +197,12 @@ void Ring::Flush(unsigned inline_max) {
     in_kernel_.fetch_add(count);
     {
       std::lock_guard<std::mutex> lock(sq_mu_);
-      taken = engine_->Submit(pending_.data(), count, &failed);
+      taken = engine_->SubmitInline(pending_.data(), count, &failed);
     }
     in_kernel_.fetch_sub(count - taken + static_cast<int>(failed.size()));
     submitted_inline_ += static_cast<uint64_t>(taken);
     first = static_cast<size_t>(taken);
+    HandOverRetries();
     if (!failed.empty()) {
       // Settled on the next turn of the loop, never from inside this call.
       std::lock_guard<std::mutex> lock(mu_);
@@ -222,6 +223,25 @@ void Ring::Flush(unsigned inline_max) {
     }
   }
   pending_.clear();
+}
+
+void Ring::HandOverRetries() {
+  engine_->TakeRetries(&retries_);
+  if (retries_.empty()) return;
+  // Counted again by the submission thread when it submits them.
+  in_kernel_.fetch_sub(static_cast<int>(retries_.size()));
+  resubmitted_ += retries_.size();
+  bool wake;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    to_submit_.insert(to_submit_.end(), retries_.begin(), retries_.end());
+    wake = thread_waiting_;
+  }
+  retries_.clear();
+  if (wake) {
+    wakeups_++;
+    work_cv_.notify_one();
+  }
 }
 
 void Ring::ThreadMain() {
@@ -329,6 +349,7 @@ void Ring::Deliver() {
   // loop: completions that land meanwhile signal the descriptor again.
   for (int pass = 0; pass < 4 && state_ == State::kOpen; pass++) {
     int count = engine_->Reap(reaped_.data(), static_cast<int>(reaped_.size()), false);
+    HandOverRetries();
     if (count <= 0) break;
     in_kernel_.fetch_sub(count);
     now = NowNs();

@@ -103,6 +103,7 @@ class Ring {
   uint64_t wakeups() const { return wakeups_; }
   uint64_t batches() const { return batches_; }
   uint64_t fixed_ops() const { return fixed_ops_; }
+  uint64_t resubmitted() const { return resubmitted_; }
   void CountFixed() { fixed_ops_++; }
 
  private:
@@ -120,6 +121,8 @@ class Ring {
   bool CallJs(size_t count);                                  // JS thread
   void Unpin(uint32_t id);                                    // JS thread
   void SetActive(bool active);                                // JS thread
+  void HandOverRetries();  // JS thread: ops the engine took inline but needs submitted again
+  std::vector<Op> retries_;
 
   // The process's credentials: ruid, euid, suid, fsuid, rgid, egid, sgid,
   // fsgid, then the supplementary groups.
@@ -160,6 +163,7 @@ class Ring {
   uint64_t wakeups_ = 0;
   uint64_t batches_ = 0;
   uint64_t fixed_ops_ = 0;
+  uint64_t resubmitted_ = 0;
 
   // Shared, under mu_.
   std::mutex mu_;

@@ -18,7 +18,7 @@ export interface NativeRing {
     id: number, memoryAlignment: number, rwFlags: number): number;
   flush(inlineMax: number): void;
   close(): void;
-  counters(): [submittedInline: number, wakeups: number, batches: number, fixedOps: number];
+  counters(): [submittedInline: number, wakeups: number, batches: number, fixedOps: number, resubmitted: number];
   /** The latency histogram: LATENCY_BUCKETS counts, then the largest and the sum, in ns. */
   latency(): Float64Array;
   /** Whether the process's credentials changed since the ring was made (it then refuses every op). */

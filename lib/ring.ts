@@ -31,8 +31,9 @@ export interface RingOptions {
   /**
    * Submit from the JS thread itself while at most this many ops would be in
    * the kernel; beyond that, the ring's submission thread submits. Default:
-   * every op on io_uring and threadpool (measured fastest); the aio engine
-   * never submits from the JS thread, since io_submit(2) can block.
+   * every op (measured fastest). The aio engine submits only reads from the
+   * JS thread, with RWF_NOWAIT; the rest, and reads that would block, go to
+   * the submission thread, since io_submit(2) can block.
    */
   inlineMax?: number;
   /** threadpool engine: worker threads. Default 4. */
@@ -72,6 +73,12 @@ export interface RingStats {
   errors: number;
   /** Of `submitted`, how many the JS thread submitted itself. */
   submittedInline: number;
+  /**
+   * aio: of `submittedInline`, the reads that could not complete without
+   * blocking (RWF_NOWAIT said EAGAIN, or they came back short) and that the
+   * submission thread submitted again. 0 on the other engines.
+   */
+  resubmitted: number;
   /** Times the JS thread woke the submission thread. */
   wakeups: number;
   /** Completion batches handed to JS (one call into JS each). */
@@ -356,10 +363,9 @@ export class Ring {
     // itself, an op submitted by the ring's thread costs that thread a
     // wake-up to run the request's completion work in the kernel before the
     // completion is posted; at QD 64 the JS thread alone did 97k IOPS on the
-    // disk against 92k, and 433-442k on tmpfs against 287-303k. The aio
-    // engine never submits from the JS thread (io_submit can block).
-    const inlineDefault = this.engine === 'aio' ? 0 : 0xffffffff;
-    this.#inlineMax = inlineMax ?? inlineDefault;
+    // disk against 92k, and 433-442k on tmpfs against 287-303k. On aio the
+    // JS thread submits reads with RWF_NOWAIT (addon/engine_aio.cc).
+    this.#inlineMax = inlineMax ?? 0xffffffff;
     this.#submitBatch = submitBatch;
     this.#registerFiles = registerFiles && this.engine === 'io_uring';
     this.#free = new Int32Array(entries);
@@ -391,7 +397,7 @@ export class Ring {
   get credentialsChanged(): boolean { return this.#native.credentialsChanged(); }
 
   stats(): RingStats {
-    const [submittedInline, wakeups, batches, fixedOps] = this.#native.counters();
+    const [submittedInline, wakeups, batches, fixedOps, resubmitted] = this.#native.counters();
     return {
       engine: this.engine,
       entries: this.entries,
@@ -401,6 +407,7 @@ export class Ring {
       completed: this.#completed,
       errors: this.#errors,
       submittedInline,
+      resubmitted,
       wakeups,
       batches,
       fixedOps,

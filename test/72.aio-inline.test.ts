@@ -1,0 +1,53 @@
+import { expect } from 'chai';
+import { open, allocAligned, Ring } from 'odirect';
+import { availableEngines, DISK_DIR, tempPath, cleanup, fillPattern, checkPattern } from './helpers';
+
+const BLOCK = 4096;
+
+describe('aio: reads submitted by the JS thread with RWF_NOWAIT', () => {
+  let ring: Ring;
+  let path: string;
+  before(async function () {
+    if (!availableEngines.includes('aio')) this.skip();  // no Linux AIO on this machine
+    ring = new Ring({ engine: 'aio', entries: 64 });
+    path = tempPath(DISK_DIR, 'nowait');
+    const file = await open(path, 'w', { ring });
+    await file.writeAt(fillPattern(allocAligned(3 * BLOCK), 0, 8n), 0);
+    await file.close();
+  });
+  after(async () => {
+    await ring?.close();
+    cleanup();
+  });
+
+  it('are submitted by the JS thread; writes and syncs go to the ring\'s thread', async () => {
+    const file = await open(path, 'r+', { ring });
+    const before = ring.stats();
+    const buffers = Array.from({ length: 3 }, () => allocAligned(BLOCK));
+    const counts = await Promise.all(buffers.map((buffer, i) => file.readAt(buffer, i * BLOCK)));
+    expect(counts).to.deep.equal([BLOCK, BLOCK, BLOCK]);
+    buffers.forEach((buffer, i) => expect(checkPattern(buffer, i * BLOCK, 8n)).to.equal(-1));
+    const middle = ring.stats();
+    expect(middle.submittedInline - before.submittedInline).to.equal(3);
+    await file.writeAt(buffers[0], 0);
+    await file.datasync();
+    const after = ring.stats();
+    expect(after.submittedInline - middle.submittedInline).to.equal(0);
+    expect(after.submitted - middle.submitted).to.equal(2);
+    await file.close();
+  });
+
+  it('a short read is not trusted: the ring\'s thread reads again, and the result is the same', async () => {
+    const file = await open(path, 'r', { ring });
+    const before = ring.stats();
+    const buffer = allocAligned(4 * BLOCK);
+    expect(await file.readAt(buffer, 0)).to.equal(3 * BLOCK);  // across the end of the file
+    expect(checkPattern(buffer, 0, 8n, 3 * BLOCK)).to.equal(-1);
+    expect(await file.readAt(allocAligned(BLOCK), 8 * BLOCK)).to.equal(0);  // past it
+    const after = ring.stats();
+    expect(after.resubmitted - before.resubmitted).to.equal(2);
+    expect(after.submitted - before.submitted).to.equal(2);
+    expect(after.completed - before.completed).to.equal(2);
+    await file.close();
+  });
+});
