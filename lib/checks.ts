@@ -4,7 +4,8 @@ import { invalidArgType, invalidArgValue, outOfRange } from './errors';
 
 /** The largest transfer Linux does in one read or write (MAX_RW_COUNT: INT_MAX rounded down to a page). */
 export const MAX_TRANSFER = 0x7ffff000;
-const MAX_POSITION = (1n << 63n) - 1n;
+/** The largest file position Linux takes (LLONG_MAX). */
+export const MAX_POSITION = (1n << 63n) - 1n;
 
 export function checkBuffer(buffer: unknown, name = 'buffer'): ArrayBufferView {
   if (!ArrayBuffer.isView(buffer)) {

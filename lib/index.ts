@@ -11,3 +11,4 @@ export { probe } from './probe';
 export type { ProbeReport, EngineReport } from './probe';
 export { BufferPool } from './pool';
 export type { BufferPoolOptions } from './pool';
+export type { ReadRange, ReadManyOptions } from './ranges';
