@@ -118,3 +118,10 @@ export function checkInteger(value: unknown, name: string, min: number, max: num
   if (!Number.isInteger(value) || value < min || value > max) throw outOfRange(name, `an integer >= ${min} and <= ${max}`, value);
   return value;
 }
+
+/** A size for ftruncate: a position, up to 2^53-1 (Node's fs.ftruncate, which does the call, takes no more). */
+export function checkTruncateLength(length: unknown, name = 'length'): number {
+  const size = checkPosition(length, name);
+  if (typeof size === 'bigint') throw outOfRange(name, '<= 2^53-1 (9007199254740991)', length);
+  return size;
+}

@@ -11,6 +11,7 @@ import {
 import { defaultRing, OpTarget, Ring } from './ring';
 import { parseFlags } from './flags';
 import { planRead, planReadMany, ReadManyOptions, ReadPlan, ReadRange, runReadPlan } from './ranges';
+import { checkTruncateLength } from './checks';
 
 const { O_DIRECT, O_CREAT, O_EXCL, O_TRUNC, O_ACCMODE, O_RDONLY, O_DSYNC } = fs.constants as typeof fs.constants & { O_ACCMODE?: number };
 const ACCESS_MODE = O_ACCMODE ?? 3;
@@ -388,6 +389,27 @@ export class DirectFile {
     }
     if (this.#closing !== null) return badDescriptor('read', this.path);
     return runReadPlan(this, readPlan);
+  }
+
+  /**
+   * Sets the file's size to `length` bytes: ftruncate(2), on libuv's thread
+   * pool. Bytes beyond it are dropped; a file grown reads as zeros there.
+   */
+  truncate(length: number | bigint): Promise<void> {
+    let size: number;
+    try {
+      size = checkTruncateLength(length);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    if (this.#closing !== null) return badDescriptor('ftruncate', this.path);
+    // Counted as an op in flight, so that close() waits for it to leave the descriptor.
+    this.opStarted();
+    return new Promise<void>((resolve, reject) => fs.ftruncate(this.#fd, size, (error) => {
+      this.opSettled();
+      if (error) reject(errnoError(-(error.errno ?? -5), 'ftruncate', undefined, this.path));
+      else resolve();
+    }));
   }
 }
 
