@@ -61,27 +61,65 @@ function checkDepth(options: Record<string, unknown>): { highWaterMark: number; 
   };
 }
 
-/** A path to open, or an open DirectFile to use (which the stream leaves open). */
-function checkTarget(target: unknown, ring: unknown): PathLike | DirectFile {
-  if (target instanceof DirectFile) return target;
-  if (typeof target !== 'string' && !Buffer.isBuffer(target) && !(target instanceof URL)) {
-    throw invalidArgType('path', 'of type string or an instance of Buffer, URL or DirectFile', target);
-  }
-  if (ring !== undefined && !(ring instanceof Ring)) throw invalidArgType('options.ring', 'an instance of Ring', ring);
-  return target;
-}
-
 /**
- * Ends _construct, then emits 'open' (with the descriptor) and 'ready' as
- * fs streams do, once the stream has marked itself constructed (on the next
- * tick): by 'ready', write() and read() go straight to the stream.
+ * The file of a stream: a path that the stream opens (on `ring`) and closes,
+ * or an open DirectFile that it uses and leaves open.
  */
-function opened(stream: Readable | Writable, file: DirectFile, callback: () => void): void {
-  callback();
-  process.nextTick(() => {
-    stream.emit('open', file.fd);
-    stream.emit('ready');
-  });
+class StreamFile {
+  readonly path: PathLike;
+  file: DirectFile | null;
+  readonly #owned: boolean;
+  readonly #ring: Ring | undefined;
+
+  constructor(target: unknown, ring: unknown) {
+    if (target instanceof DirectFile) {
+      this.path = target.path;
+      this.file = target;
+      this.#owned = false;
+      return;
+    }
+    if (typeof target !== 'string' && !Buffer.isBuffer(target) && !(target instanceof URL)) {
+      throw invalidArgType('path', 'of type string or an instance of Buffer, URL or DirectFile', target);
+    }
+    if (ring !== undefined && !(ring instanceof Ring)) throw invalidArgType('options.ring', 'an instance of Ring', ring);
+    this.path = target;
+    this.file = null;
+    this.#owned = true;
+    this.#ring = ring;
+  }
+
+  /**
+   * For _construct: takes the DirectFile given or opens the path with
+   * `flags`, runs `setup`, and ends _construct. Then, as fs streams do, emits
+   * 'open' (with the descriptor) and 'ready', on the next tick, once the
+   * stream has marked itself constructed: by 'ready', read() and write() go
+   * straight to the stream.
+   */
+  construct(stream: Readable | Writable, flags: number | string, mode: number | undefined,
+    setup: (file: DirectFile) => void, callback: (error?: Error | null) => void): void {
+    const opening = this.file !== null ? Promise.resolve(this.file) : open(this.path, flags, { mode, ring: this.#ring });
+    opening.then((file) => {
+      this.file = file;
+      setup(file);
+    }).then(() => {
+      callback();
+      process.nextTick(() => {
+        stream.emit('open', this.file!.fd);
+        stream.emit('ready');
+      });
+    }, callback);
+  }
+
+  /**
+   * For _destroy: once the stream's ops in flight have settled, closes the
+   * file if the stream opened it, then calls back with the stream's error
+   * (or else the close's).
+   */
+  release(inFlight: Iterable<Promise<void>>, error: Error | null, callback: (error?: Error | null) => void): void {
+    Promise.all(inFlight)
+      .then(() => (this.#owned && this.file !== null ? this.file.close() : undefined))
+      .then(() => callback(error), (closeError: Error) => callback(error ?? closeError));
+  }
 }
 
 function roundUp(value: number, alignment: number): number {
@@ -104,13 +142,9 @@ interface ChunkRead {
  * exactly the bytes asked for, each chunk a Buffer of its own.
  */
 export class DirectReadStream extends Readable {
-  /** The path given, or the DirectFile's path. */
-  readonly path: PathLike;
   /** Bytes emitted so far. */
   bytesRead = 0;
-  #file: DirectFile | null;
-  readonly #owned: boolean;
-  readonly #ring: Ring | undefined;
+  readonly #target: StreamFile;
   readonly #start: number;
   /** One past the last byte to emit; Infinity: to the end of the file. */
   readonly #end: number;
@@ -129,7 +163,7 @@ export class DirectReadStream extends Readable {
     // Everything is checked before super(): Readable schedules _construct as soon as it exists.
     const opts = checkOptions(options);
     const { highWaterMark, queueDepth } = checkDepth(opts);
-    const file = checkTarget(target, opts.ring);
+    const file = new StreamFile(target, opts.ring);
     const start = checkInteger(opts.start ?? 0, 'options.start', 0, Number.MAX_SAFE_INTEGER);
     let end = Infinity;
     if (opts.end !== undefined && opts.end !== Infinity) {
@@ -137,29 +171,26 @@ export class DirectReadStream extends Readable {
       if (start >= end) throw outOfRange('options.start', `<= "end" (here: ${end - 1})`, start);
     }
     super({ highWaterMark });
+    this.#target = file;
     this.#start = start;
     this.#end = end;
     this.#highWaterMark = highWaterMark;
     this.#queueDepth = queueDepth;
-    this.#ring = opts.ring as Ring | undefined;
-    this.#owned = !(file instanceof DirectFile);
-    this.#file = file instanceof DirectFile ? file : null;
-    this.path = file instanceof DirectFile ? file.path : file;
   }
 
+  /** The path given, or the DirectFile's path. */
+  get path(): PathLike { return this.#target.path; }
+
   /** The file read, once open. */
-  get file(): DirectFile | null { return this.#file; }
+  get file(): DirectFile | null { return this.#target.file; }
 
   override _construct(callback: (error?: Error | null) => void): void {
-    const opening = this.#file !== null ? Promise.resolve(this.#file)
-      : open(this.path, 'r', this.#ring === undefined ? {} : { ring: this.#ring });
-    opening.then((file) => {
-      this.#file = file;
+    this.#target.construct(this, 'r', undefined, (file) => {
       const { offset } = file.alignment;
       this.#chunkSize = roundUp(this.#highWaterMark, offset);
       this.#next = this.#start - (this.#start % offset);
       this.#readEnd = this.#end === Infinity ? Infinity : roundUp(this.#end, offset);
-    }).then(() => opened(this, this.#file!, callback), callback);
+    }, callback);
   }
 
   override _read(): void {
@@ -209,7 +240,7 @@ export class DirectReadStream extends Readable {
   }
 
   #issue(): void {
-    const file = this.#file!;
+    const file = this.#target.file!;
     const length = Math.min(this.#chunkSize, this.#readEnd - this.#next);
     const read: ChunkRead = {
       position: this.#next,
@@ -235,9 +266,7 @@ export class DirectReadStream extends Readable {
   /** Waits for the reads in flight, then closes the file if the stream opened it. */
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
     this.#reads = [];
-    Promise.all(this.#inFlight)
-      .then(() => (this.#owned && this.#file !== null ? this.#file.close() : undefined))
-      .then(() => callback(error), (closeError: Error) => callback(error ?? closeError));
+    this.#target.release(this.#inFlight, error, callback);
   }
 }
 
@@ -248,15 +277,11 @@ export class DirectReadStream extends Readable {
  * alignment, then truncates the file to the exact number of bytes written.
  */
 export class DirectWriteStream extends Writable {
-  /** The path given, or the DirectFile's path. */
-  readonly path: PathLike;
   /** Bytes whose writes have completed (the padding of the last block not counted). */
   bytesWritten = 0;
-  #file: DirectFile | null;
-  readonly #owned: boolean;
+  readonly #target: StreamFile;
   readonly #flags: number;
   readonly #mode: number | undefined;
-  readonly #ring: Ring | undefined;
   readonly #highWaterMark: number;
   readonly #queueDepth: number;
   readonly #flush: boolean;
@@ -271,45 +296,42 @@ export class DirectWriteStream extends Writable {
     // Everything is checked before super(): Writable schedules _construct as soon as it exists.
     const opts = checkOptions(options);
     const { highWaterMark, queueDepth } = checkDepth(opts);
-    const file = checkTarget(target, opts.ring);
+    const file = new StreamFile(target, opts.ring);
     const flags = parseFlags(opts.flags ?? 'w');
     // With O_APPEND the kernel places each block at the end of the file, in
     // the order the writes in flight complete, whatever position they name.
-    if (((file instanceof DirectFile ? file.flags : flags) & fs.constants.O_APPEND) !== 0) {
-      throw invalidArgValue(file instanceof DirectFile ? 'path' : 'options.flags',
-        'must not append (O_APPEND): blocks written together would land in any order',
-        file instanceof DirectFile ? file.path : opts.flags);
+    const given = file.file;
+    if (((given?.flags ?? flags) & fs.constants.O_APPEND) !== 0) {
+      throw invalidArgValue(given !== null ? 'path' : 'options.flags',
+        'must not append (O_APPEND): blocks written together would land in any order', given?.path ?? opts.flags);
     }
     const mode = opts.mode === undefined ? undefined : checkInteger(opts.mode, 'options.mode', 0, 0o7777);
     if (opts.flush !== undefined && typeof opts.flush !== 'boolean') {
       throw invalidArgValue('options.flush', 'must be a boolean', opts.flush);
     }
     super({ highWaterMark });
+    this.#target = file;
     this.#flags = flags;
     this.#mode = mode;
     this.#flush = opts.flush === true;
     this.#highWaterMark = highWaterMark;
     this.#queueDepth = queueDepth;
-    this.#ring = opts.ring as Ring | undefined;
-    this.#owned = !(file instanceof DirectFile);
-    this.#file = file instanceof DirectFile ? file : null;
-    this.path = file instanceof DirectFile ? file.path : file;
   }
 
+  /** The path given, or the DirectFile's path. */
+  get path(): PathLike { return this.#target.path; }
+
   /** The file written, once open. */
-  get file(): DirectFile | null { return this.#file; }
+  get file(): DirectFile | null { return this.#target.file; }
 
   override _construct(callback: (error?: Error | null) => void): void {
-    const opening = this.#file !== null ? Promise.resolve(this.#file)
-      : open(this.path, this.#flags, { mode: this.#mode, ring: this.#ring });
-    opening.then((file) => {
-      this.#file = file;
+    this.#target.construct(this, this.#flags, this.#mode, () => {
       this.#block = this.#allocBlock();
-    }).then(() => opened(this, this.#file!, callback), callback);
+    }, callback);
   }
 
   #allocBlock(): Buffer {
-    const { memory, offset } = this.#file!.alignment;
+    const { memory, offset } = this.#target.file!.alignment;
     return allocAligned(roundUp(this.#highWaterMark, offset), Math.max(memory, PAGE));
   }
 
@@ -372,10 +394,10 @@ export class DirectWriteStream extends Writable {
   async #writeFully(block: Buffer, position: number, length: number): Promise<void> {
     let done = 0;
     while (done < length) {
-      const written = await this.#file!.writeAt(block.subarray(done, length), position + done);
+      const written = await this.#target.file!.writeAt(block.subarray(done, length), position + done);
       if (written === 0) {
         throw errnoError(5, 'write', `write of ${length - done} bytes at offset ${position + done} of ` +
-          `'${this.#file!.path}' wrote nothing`, this.#file!.path);
+          `'${this.#target.file!.path}' wrote nothing`, this.#target.file!.path);
       }
       done += written;
     }
@@ -389,22 +411,20 @@ export class DirectWriteStream extends Writable {
   async #finish(): Promise<void> {
     const size = this.#position + this.#filled;
     if (this.#filled > 0) {
-      const length = roundUp(this.#filled, this.#file!.alignment.offset);
+      const length = roundUp(this.#filled, this.#target.file!.alignment.offset);
       this.#block.fill(0, this.#filled, length);
       await this.#room();
       this.#writeBlock(length);
     }
     await Promise.all(this.#inFlight);
     this.#checkUsable();
-    await this.#file!.truncate(size);
-    if (this.#flush) await this.#file!.datasync();
+    await this.#target.file!.truncate(size);
+    if (this.#flush) await this.#target.file!.datasync();
   }
 
   /** Waits for the writes in flight, then closes the file if the stream opened it. */
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
-    Promise.all(this.#inFlight)
-      .then(() => (this.#owned && this.#file !== null ? this.#file.close() : undefined))
-      .then(() => callback(error), (closeError: Error) => callback(error ?? closeError));
+    this.#target.release(this.#inFlight, error, callback);
   }
 }
 
