@@ -4,33 +4,18 @@
 import { expect } from 'chai';
 import fs = require('fs');
 import { open, DirectFile, ReadRange } from 'odirect';
-import { forEachEngine, DISK_DIR, SHM_DIR, tempPath, cleanup, fillPattern, rejectionOf } from './helpers';
+import { forEachEngine, DISK_DIR, SHM_DIR, tempPath, cleanup, rejectionOf, patternBytes, expectBytes } from './helpers';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
 /** The largest transfer Linux does in one call (MAX_RW_COUNT). */
 const MAX_TRANSFER = 0x7ffff000;
 
-/** Pattern bytes of a file of `size`; the last partial word is filled too, so every byte is known. */
-function source(size: number): Buffer {
-  const bytes = fillPattern(Buffer.alloc(size), 0);
-  for (let i = size - (size % 8); i < size; i++) bytes[i] = 0xa0 + (i % 8);
-  return bytes;
-}
-
-/** Fails naming the first byte that differs from `expected`, and the lengths. */
-function expectBytes(actual: Buffer, expected: Buffer, what: string): void {
-  expect(Buffer.isBuffer(actual), `${what}: a Buffer`).to.equal(true);
-  expect(actual.length, `${what}: length`).to.equal(expected.length);
-  const differs = actual.findIndex((byte, i) => byte !== expected[i]);
-  expect(differs, `${what}: first differing byte`).to.equal(-1);
-}
-
 forEachEngine('read and readMany', ({ ring }) => {
   for (const [label, dir] of [['ext4 disk', DISK_DIR], ['tmpfs', SHM_DIR]]) {
     describe(`on ${label} (${dir})`, () => {
       const SIZE = 3 * MiB + 4321;  // not a multiple of any alignment
-      const data = source(SIZE);
+      const data = patternBytes(SIZE);
       let file: DirectFile;
       let align: number;
       before(async () => {

@@ -10,24 +10,12 @@ import { Readable, Writable } from 'stream';
 import {
   open, createReadStream, createWriteStream, DirectFile, DirectReadStream, DirectWriteStream, Ring,
 } from 'odirect';
-import { forEachEngine, DISK_DIR, SHM_DIR, tempPath, cleanup, fillPattern, checkPattern, rejectionOf } from './helpers';
+import {
+  forEachEngine, DISK_DIR, SHM_DIR, tempPath, cleanup, checkPattern, rejectionOf, patternBytes, expectBytes,
+} from './helpers';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
-
-/** Pattern bytes of a file of `size`; the last partial word is filled too, so every byte is known. */
-function source(size: number, seed = 0n): Buffer {
-  const bytes = fillPattern(Buffer.alloc(size), 0, seed);
-  for (let i = size - (size % 8); i < size; i++) bytes[i] = 0xa0 + (i % 8);
-  return bytes;
-}
-
-/** Fails naming the first byte that differs from `expected`, and the lengths. */
-function expectBytes(actual: Buffer, expected: Buffer, what: string): void {
-  expect(actual.length, `${what}: length`).to.equal(expected.length);
-  const differs = actual.findIndex((byte, i) => byte !== expected[i]);
-  expect(differs, `${what}: first differing byte`).to.equal(-1);
-}
 
 /** Every chunk a stream emits, as emitted (not copied). */
 async function chunksOf(stream: Readable): Promise<Buffer[]> {
@@ -83,7 +71,7 @@ forEachEngine('streams', ({ ring }) => {
 
       describe('copying', () => {
         it('pipeline(createReadStream, createWriteStream) copies 10 MiB + 123 bytes byte for byte', async () => {
-          const data = source(10 * MiB + 123);
+          const data = patternBytes(10 * MiB + 123);
           const from = fileOf('copy-from', data);
           const to = tempPath(dir, 'copy-to');
           const reader = createReadStream(from, { ring: ring() });
@@ -99,7 +87,7 @@ forEachEngine('streams', ({ ring }) => {
         });
 
         it('copies with a small unaligned highWaterMark and one op in flight, and with many', async () => {
-          const data = source(MiB + 7, 3n);
+          const data = patternBytes(MiB + 7, 3n);
           const from = fileOf('copy-small-from', data);
           for (const [highWaterMark, queueDepth] of [[1000, 1], [64 * KiB + 1, 16]]) {
             const to = tempPath(dir, `copy-small-to-${queueDepth}`);
@@ -113,7 +101,7 @@ forEachEngine('streams', ({ ring }) => {
       describe('createReadStream', () => {
         it('emits exactly the bytes from an unaligned start to an unaligned end, reading only the aligned range', async () => {
           const size = 3 * MiB + 555;
-          const data = source(size);
+          const data = patternBytes(size);
           const path = fileOf('range', data);
           const align = await alignmentHere();
           const highWaterMark = 256 * KiB;
@@ -139,14 +127,14 @@ forEachEngine('streams', ({ ring }) => {
         });
 
         it('emits nothing for a start at or past the end of the file, or an empty file', async () => {
-          const path = fileOf('past-end', source(5000));
+          const path = fileOf('past-end', patternBytes(5000));
           expect(await chunksOf(createReadStream(path, { start: 5000, ring: ring() }))).to.deep.equal([]);
           expect(await chunksOf(createReadStream(path, { start: 10 * MiB, end: 11 * MiB, ring: ring() }))).to.deep.equal([]);
           expect(await chunksOf(createReadStream(fileOf('empty', Buffer.alloc(0)), { ring: ring() }))).to.deep.equal([]);
         });
 
         it('emits each chunk in a Buffer of its own, never overwritten by later reads', async () => {
-          const data = source(4 * MiB + 100);
+          const data = patternBytes(4 * MiB + 100);
           const path = fileOf('own-chunks', data);
           const chunks = await chunksOf(createReadStream(path, { highWaterMark: 64 * KiB, queueDepth: 8, ring: ring() }));
           // Checked only after the whole file was read: a reused buffer would hold later bytes.
@@ -160,7 +148,7 @@ forEachEngine('streams', ({ ring }) => {
         });
 
         it('keeps queueDepth reads in flight, and no more while the consumer is slow', async () => {
-          const data = source(4 * MiB);
+          const data = patternBytes(4 * MiB);
           const path = fileOf('depth', data);
           const queueDepth = 5;
           const highWaterMark = 64 * KiB;
@@ -191,7 +179,7 @@ forEachEngine('streams', ({ ring }) => {
         });
 
         it('reads an open DirectFile and leaves it open', async () => {
-          const data = source(MiB + 3);
+          const data = patternBytes(MiB + 3);
           const file = await openHere(fileOf('direct-file', data));
           const stream = createReadStream(file, { start: 3, end: MiB });
           expect(stream.path).to.equal(file.path);
@@ -206,7 +194,7 @@ forEachEngine('streams', ({ ring }) => {
           const error = await streamError(createReadStream(missing, { ring: ring() }));
           expect(error).to.include({ code: 'ENOENT', syscall: 'open', path: missing });
 
-          const writeOnly = await openHere(fileOf('write-only', source(MiB)), 'w');
+          const writeOnly = await openHere(fileOf('write-only', patternBytes(MiB)), 'w');
           const failing = createReadStream(writeOnly);
           const readError = await streamError(failing);
           expect(readError).to.include({ code: 'EBADF', syscall: 'read', path: writeOnly.path });
@@ -216,7 +204,7 @@ forEachEngine('streams', ({ ring }) => {
         });
 
         it('destroy() mid-read waits for the reads in flight, then closes the file', async () => {
-          const path = fileOf('destroy', source(8 * MiB));
+          const path = fileOf('destroy', patternBytes(8 * MiB));
           const stream = createReadStream(path, { highWaterMark: 64 * KiB, queueDepth: 16, ring: ring() });
           stream.once('data', () => stream.destroy());
           await closed(stream);
@@ -281,7 +269,7 @@ forEachEngine('streams', ({ ring }) => {
           const align = await alignmentHere();
           const sizes = [1, 7, align - 1, align + 1, 8 * KiB - 3, 8 * KiB, 8 * KiB + 1, 100_003, 5, 0, 3 * align];
           const total = sizes.reduce((sum, size) => sum + size, 0);
-          const data = source(total, 9n);
+          const data = patternBytes(total, 9n);
           const path = tempPath(dir, 'odd-chunks');
           const before = submitted();
           const stream = createWriteStream(path, { highWaterMark: 8 * KiB, ring: ring() });
@@ -306,7 +294,7 @@ forEachEngine('streams', ({ ring }) => {
           await closed(stream);
           expect(fs.statSync(empty).size).to.equal(0);
 
-          const data = source(2 * MiB);
+          const data = patternBytes(2 * MiB);
           const whole = tempPath(dir, 'whole-out');
           const before = submitted();
           await pipeline(Readable.from([data]), createWriteStream(whole, { ring: ring() }));
@@ -316,7 +304,7 @@ forEachEngine('streams', ({ ring }) => {
 
         it('rounds highWaterMark up to the alignment for its blocks', async () => {
           const align = await alignmentHere();
-          const data = source(10 * align + 3);
+          const data = patternBytes(10 * align + 3);
           const path = tempPath(dir, 'rounded-blocks');
           const before = submitted();
           await pipeline(Readable.from([data]), createWriteStream(path, { highWaterMark: align - 100, ring: ring() }));
@@ -327,7 +315,7 @@ forEachEngine('streams', ({ ring }) => {
         it('keeps at most queueDepth block writes in flight, and write() pushes back until drain', async () => {
           const queueDepth = 3;
           const highWaterMark = 64 * KiB;
-          const data = source(8 * MiB + 11);
+          const data = patternBytes(8 * MiB + 11);
           const path = tempPath(dir, 'backpressure');
           const stream = createWriteStream(path, { highWaterMark, queueDepth, ring: ring() });
           await once(stream, 'ready');
@@ -358,15 +346,15 @@ forEachEngine('streams', ({ ring }) => {
         });
 
         it('cuts what an existing file held beyond the bytes written', async () => {
-          const path = fileOf('overwrite', source(3 * MiB, 1n));
-          const data = source(MiB + 1, 2n);
+          const path = fileOf('overwrite', patternBytes(3 * MiB, 1n));
+          const data = patternBytes(MiB + 1, 2n);
           await pipeline(Readable.from([data]), createWriteStream(path, { flags: 'r+', ring: ring() }));
           expectBytes(fs.readFileSync(path), data, 'the file');
         });
 
         it('with flush: true, datasyncs the file before finishing', async () => {
           const path = tempPath(dir, 'flush');
-          const data = source(100_000);
+          const data = patternBytes(100_000);
           const before = submitted();
           await pipeline(Readable.from([data]), createWriteStream(path, { flush: true, ring: ring() }));
           expect(submitted() - before).to.equal(2);  // one block, one fdatasync
@@ -375,7 +363,7 @@ forEachEngine('streams', ({ ring }) => {
 
         it('writes an open DirectFile from its start and leaves it open', async () => {
           const file = await openHere(tempPath(dir, 'direct-file-out'), 'w+');
-          const data = source(300_001);
+          const data = patternBytes(300_001);
           const stream = createWriteStream(file, { highWaterMark: 64 * KiB });
           expect(stream.path).to.equal(file.path);
           await pipeline(Readable.from([data.subarray(0, 5), data.subarray(5)]), stream);
@@ -389,18 +377,18 @@ forEachEngine('streams', ({ ring }) => {
           const error = await streamError(createWriteStream(missing, { flags: 'r+', ring: ring() }));
           expect(error).to.include({ code: 'ENOENT', syscall: 'open', path: missing });
 
-          const readOnly = await openHere(fileOf('read-only', source(4 * KiB)));
-          const rejected = await rejectionOf(pipeline(Readable.from([source(3 * MiB)]), createWriteStream(readOnly)));
+          const readOnly = await openHere(fileOf('read-only', patternBytes(4 * KiB)));
+          const rejected = await rejectionOf(pipeline(Readable.from([patternBytes(3 * MiB)]), createWriteStream(readOnly)));
           expect(rejected).to.include({ code: 'EBADF', syscall: 'write', path: readOnly.path });
           expect(ring().stats().inFlight).to.equal(0);
-          expectBytes(fs.readFileSync(readOnly.path), source(4 * KiB), 'the file, untouched');
+          expectBytes(fs.readFileSync(readOnly.path), patternBytes(4 * KiB), 'the file, untouched');
         });
 
         it('destroy() mid-write waits for the writes in flight, then closes the file', async () => {
           const path = tempPath(dir, 'destroy-out');
           const stream = createWriteStream(path, { highWaterMark: 64 * KiB, queueDepth: 8, ring: ring() });
           await once(stream, 'ready');
-          stream.write(source(2 * MiB));
+          stream.write(patternBytes(2 * MiB));
           stream.destroy();
           await closed(stream);
           expect(ring().stats().inFlight).to.equal(0);
@@ -435,7 +423,7 @@ forEachEngine('streams', ({ ring }) => {
 
       describe('file.truncate(length)', () => {
         it('shrinks and grows the file; grown bytes read as zeros', async () => {
-          const data = source(64 * KiB);
+          const data = patternBytes(64 * KiB);
           const file = await openHere(fileOf('truncate', data), 'r+');
           expect(await file.truncate(1000)).to.equal(undefined);
           expect((await file.stat()).size).to.equal(1000);
@@ -451,7 +439,7 @@ forEachEngine('streams', ({ ring }) => {
         });
 
         it('is waited for by close(), which it holds off until it is done', async () => {
-          const file = await open(fileOf('truncate-close', source(8 * KiB)), 'r+', { ring: ring() });
+          const file = await open(fileOf('truncate-close', patternBytes(8 * KiB)), 'r+', { ring: ring() });
           const truncating = file.truncate(3);
           const closing = file.close();
           // Once the microtasks have run, close() would have let the descriptor go, had the
@@ -464,13 +452,13 @@ forEachEngine('streams', ({ ring }) => {
         });
 
         it('rejects on a closed file with EBADF, and a read-only one with the kernel\'s error', async () => {
-          const closed = await open(fileOf('truncate-closed', source(4 * KiB)), 'r+', { ring: ring() });
+          const closed = await open(fileOf('truncate-closed', patternBytes(4 * KiB)), 'r+', { ring: ring() });
           await closed.close();
           const error = await rejectionOf(closed.truncate(0));
           expect(error).to.include({ code: 'EBADF', errno: -9, syscall: 'ftruncate', path: closed.path });
           expect(fs.statSync(closed.path).size).to.equal(4 * KiB);
 
-          const readOnly = await openHere(fileOf('truncate-read-only', source(4 * KiB)));
+          const readOnly = await openHere(fileOf('truncate-read-only', patternBytes(4 * KiB)));
           const refused = await rejectionOf(readOnly.truncate(0));
           expect(refused.code).to.be.oneOf(['EINVAL', 'EBADF']);
           expect(refused).to.include({ syscall: 'ftruncate', path: readOnly.path });
@@ -478,7 +466,7 @@ forEachEngine('streams', ({ ring }) => {
         });
 
         it('rejects bad lengths with TypeError/RangeError and a code', async () => {
-          const file = await openHere(fileOf('truncate-bad', source(4 * KiB)), 'r+');
+          const file = await openHere(fileOf('truncate-bad', patternBytes(4 * KiB)), 'r+');
           const cases: [unknown, typeof TypeError | typeof RangeError, string][] = [
             [-1, RangeError, 'ERR_OUT_OF_RANGE'], [1.5, RangeError, 'ERR_OUT_OF_RANGE'], [NaN, RangeError, 'ERR_OUT_OF_RANGE'],
             [2 ** 53, RangeError, 'ERR_OUT_OF_RANGE'], [-1n, RangeError, 'ERR_OUT_OF_RANGE'],
