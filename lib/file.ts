@@ -10,7 +10,7 @@ import {
 } from './checks';
 import { defaultRing, OpTarget, Ring } from './ring';
 import { parseFlags } from './flags';
-import { planRead, planReadMany, ReadManyOptions, ReadPlan, ReadRange, runReadPlan } from './ranges';
+import { planRead, planReadMany, ReadManyOptions, ReadOptions, ReadPlan, ReadRange, runReadPlan } from './ranges';
 import { checkTruncateLength } from './checks';
 
 const { O_DIRECT, O_CREAT, O_EXCL, O_TRUNC, O_ACCMODE, O_RDONLY, O_DSYNC } = fs.constants as typeof fs.constants & { O_ACCMODE?: number };
@@ -365,8 +365,8 @@ export class DirectFile {
    * Buffer of exactly those bytes: fewer where the file ends inside the
    * range, none past its end.
    */
-  read(position: number | bigint, length: number): Promise<Buffer> {
-    return this.#readRanges(() => planRead(position, length, this.alignment.offset)).then(([bytes]) => bytes);
+  read(position: number | bigint, length: number, options?: ReadOptions): Promise<Buffer> {
+    return this.#readRanges(() => planRead(position, length, options, this.alignment.offset)).then(([bytes]) => bytes);
   }
 
   /**

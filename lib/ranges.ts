@@ -2,7 +2,7 @@
 // direct-I/O alignment, neighbouring ranges are read together, and each
 // caller gets exactly the bytes it asked for.
 import { allocAligned } from './alloc';
-import { checkInteger, checkPosition, MAX_POSITION, MAX_TRANSFER } from './checks';
+import { checkInteger, checkPosition, checkSignal, MAX_POSITION, MAX_TRANSFER } from './checks';
 import { invalidArgType, outOfRange } from './errors';
 import type { DirectFile } from './file';
 
@@ -13,7 +13,12 @@ export interface ReadRange {
   length: number;
 }
 
-export interface ReadManyOptions {
+export interface ReadOptions {
+  /** Aborting it aborts every read of the call, as for readAt; the call then rejects with an AbortError. */
+  signal?: AbortSignal;
+}
+
+export interface ReadManyOptions extends ReadOptions {
   /**
    * The largest read, in bytes, that two or more ranges are merged into.
    * Ranges that overlap or touch once rounded out to the alignment are read
@@ -45,6 +50,7 @@ interface Piece {
 export interface ReadPlan {
   spans: Span[];
   pieces: Piece[];
+  signal: AbortSignal | undefined;
 }
 
 /**
@@ -76,7 +82,7 @@ function checkRange(position: unknown, length: unknown, alignment: number, posit
 }
 
 /** Rounds each range out to `alignment` and merges neighbours into reads of at most `maxMerge` bytes. */
-function plan(ranges: [bigint, number][], alignment: number, maxMerge: number): ReadPlan {
+function plan(ranges: [bigint, number][], alignment: number, maxMerge: number, signal: AbortSignal | undefined): ReadPlan {
   const align = BigInt(alignment);
   const limit = BigInt(maxMerge);
   const aligned = ranges.map(([position, length], index) => ({
@@ -104,39 +110,50 @@ function plan(ranges: [bigint, number][], alignment: number, maxMerge: number): 
       piece.length = length;
     }
   });
-  return { spans, pieces };
+  return { spans, pieces, signal };
 }
 
-/** The plan of file.read(position, length). Throws on bad arguments. */
-export function planRead(position: unknown, length: unknown, alignment: number): ReadPlan {
-  return plan([checkRange(position, length, alignment, 'position', 'length')], alignment, 0);
+function checkOptions(options: unknown): ReadManyOptions {
+  if (options === undefined) return {};
+  if (options === null || typeof options !== 'object') throw invalidArgType('options', 'of type object', options);
+  return options as ReadManyOptions;
+}
+
+/** The plan of file.read(position, length, options). Throws on bad arguments. */
+export function planRead(position: unknown, length: unknown, options: unknown, alignment: number): ReadPlan {
+  const range = checkRange(position, length, alignment, 'position', 'length');
+  return plan([range], alignment, 0, checkSignal(checkOptions(options).signal));
 }
 
 /** The plan of file.readMany(ranges, options). Throws on bad arguments. */
 export function planReadMany(ranges: unknown, options: unknown, alignment: number): ReadPlan {
   if (!Array.isArray(ranges)) throw invalidArgType('ranges', 'an instance of Array', ranges);
-  if (options !== undefined && (options === null || typeof options !== 'object')) {
-    throw invalidArgType('options', 'of type object', options);
-  }
-  const maxMerge = checkInteger((options as ReadManyOptions | undefined)?.maxMerge ?? DEFAULT_MAX_MERGE,
-    'options.maxMerge', 0, MAX_TRANSFER);
+  const opts = checkOptions(options);
+  const maxMerge = checkInteger(opts.maxMerge ?? DEFAULT_MAX_MERGE, 'options.maxMerge', 0, MAX_TRANSFER);
+  const signal = checkSignal(opts.signal);
   const checked = ranges.map((range: unknown, i) => {
     if (range === null || typeof range !== 'object') throw invalidArgType(`ranges[${i}]`, 'of type object', range);
     const { position, length } = range as ReadRange;
     return checkRange(position, length, alignment, `ranges[${i}].position`, `ranges[${i}].length`);
   });
-  return plan(checked, alignment, maxMerge);
+  return plan(checked, alignment, maxMerge, signal);
 }
 
 /**
  * Issues every read of `readPlan` at once, each into a buffer of its own, and
  * resolves to each range's bytes in the order asked: subarrays of those
- * buffers, short where the file ends inside a range.
+ * buffers, short where the file ends inside a range. If reads fail, rejects
+ * with the first one's error (in file order), once all have settled.
  */
 export async function runReadPlan(file: DirectFile, readPlan: ReadPlan): Promise<Buffer[]> {
   const memory = Math.max(file.alignment.memory, PAGE);
   const buffers = readPlan.spans.map(({ start, end }) => allocAligned(Number(end - start), memory));
-  const counts = await Promise.all(readPlan.spans.map(({ start }, i) => file.readAt(buffers[i], start)));
+  const options = readPlan.signal === undefined ? undefined : { signal: readPlan.signal };
+  // Settled only when every read has: no read of the call is left running behind a rejection.
+  const outcomes = await Promise.allSettled(readPlan.spans.map(({ start }, i) => file.readAt(buffers[i], start, options)));
+  const failed = outcomes.find((outcome) => outcome.status === 'rejected');
+  if (failed !== undefined) throw failed.reason;
+  const counts = outcomes.map((outcome) => (outcome as PromiseFulfilledResult<number>).value);
   return readPlan.pieces.map(({ span, offset, length }) => {
     if (span < 0) return Buffer.alloc(0);
     const available = Math.min(length, Math.max(0, counts[span] - offset));

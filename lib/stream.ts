@@ -4,7 +4,7 @@
 import { Readable, Writable } from 'stream';
 import fs = require('fs');
 import { allocAligned } from './alloc';
-import { checkInteger } from './checks';
+import { checkInteger, checkSignal } from './checks';
 import { errnoError, invalidArgType, invalidArgValue, outOfRange } from './errors';
 import { DirectFile, open, PathLike } from './file';
 import { parseFlags } from './flags';
@@ -29,6 +29,8 @@ export interface ReadStreamOptions {
   queueDepth?: number;
   /** The ring to open the path on (not used for a DirectFile). Default: defaultRing(). */
   ring?: Ring;
+  /** Aborting it destroys the stream with an AbortError and aborts its reads in flight. */
+  signal?: AbortSignal;
 }
 
 export interface WriteStreamOptions {
@@ -44,6 +46,8 @@ export interface WriteStreamOptions {
   flush?: boolean;
   /** The ring to open the path on (not used for a DirectFile). Default: defaultRing(). */
   ring?: Ring;
+  /** Aborting it destroys the stream with an AbortError and aborts its writes in flight. */
+  signal?: AbortSignal;
 }
 
 function checkOptions(options: unknown): Record<string, unknown> {
@@ -52,12 +56,15 @@ function checkOptions(options: unknown): Record<string, unknown> {
   return options as Record<string, unknown>;
 }
 
-/** The options both streams share: bytes per op, and ops in flight. */
-function checkDepth(options: Record<string, unknown>): { highWaterMark: number; queueDepth: number } {
+/** The options both streams share: bytes per op, ops in flight, and the signal that aborts them. */
+function checkShared(options: Record<string, unknown>): {
+  highWaterMark: number; queueDepth: number; signal: AbortSignal | undefined;
+} {
   return {
     highWaterMark: checkInteger(options.highWaterMark ?? DEFAULT_STREAM_HIGH_WATER_MARK, 'options.highWaterMark', 1,
       MAX_HIGH_WATER_MARK),
     queueDepth: checkInteger(options.queueDepth ?? DEFAULT_STREAM_QUEUE_DEPTH, 'options.queueDepth', 1, MAX_QUEUE_DEPTH),
+    signal: checkSignal(options.signal),
   };
 }
 
@@ -150,6 +157,7 @@ export class DirectReadStream extends Readable {
   readonly #end: number;
   readonly #highWaterMark: number;
   readonly #queueDepth: number;
+  readonly #io: { signal?: AbortSignal };  // what each read is given
   #chunkSize = 0;
   #next = 0;          // the aligned position of the next read
   #readEnd = 0;       // the aligned end of the last read; Infinity: to the end of the file
@@ -162,7 +170,7 @@ export class DirectReadStream extends Readable {
   constructor(target: PathLike | DirectFile, options?: ReadStreamOptions) {
     // Everything is checked before super(): Readable schedules _construct as soon as it exists.
     const opts = checkOptions(options);
-    const { highWaterMark, queueDepth } = checkDepth(opts);
+    const { highWaterMark, queueDepth, signal } = checkShared(opts);
     const file = new StreamFile(target, opts.ring);
     const start = checkInteger(opts.start ?? 0, 'options.start', 0, Number.MAX_SAFE_INTEGER);
     let end = Infinity;
@@ -170,12 +178,13 @@ export class DirectReadStream extends Readable {
       end = checkInteger(opts.end, 'options.end', 0, Number.MAX_SAFE_INTEGER - 1) + 1;
       if (start >= end) throw outOfRange('options.start', `<= "end" (here: ${end - 1})`, start);
     }
-    super({ highWaterMark });
+    super({ highWaterMark, signal });
     this.#target = file;
     this.#start = start;
     this.#end = end;
     this.#highWaterMark = highWaterMark;
     this.#queueDepth = queueDepth;
+    this.#io = signal === undefined ? {} : { signal };
   }
 
   /** The path given, or the DirectFile's path. */
@@ -252,7 +261,7 @@ export class DirectReadStream extends Readable {
     };
     this.#next += length;
     this.#reads.push(read);
-    const settled = file.readAt(read.buffer, read.position, length).then(
+    const settled = file.readAt(read.buffer, read.position, { ...this.#io, length }).then(
       (bytes) => { read.bytes = bytes; },
       (error: unknown) => { read.error = error; },
     ).then(() => {
@@ -284,6 +293,7 @@ export class DirectWriteStream extends Writable {
   readonly #mode: number | undefined;
   readonly #highWaterMark: number;
   readonly #queueDepth: number;
+  readonly #io: { signal?: AbortSignal };  // what each write is given
   readonly #flush: boolean;
   #block: Buffer = Buffer.alloc(0);   // the block being filled
   #filled = 0;                        // bytes of data in #block
@@ -295,7 +305,7 @@ export class DirectWriteStream extends Writable {
   constructor(target: PathLike | DirectFile, options?: WriteStreamOptions) {
     // Everything is checked before super(): Writable schedules _construct as soon as it exists.
     const opts = checkOptions(options);
-    const { highWaterMark, queueDepth } = checkDepth(opts);
+    const { highWaterMark, queueDepth, signal } = checkShared(opts);
     const file = new StreamFile(target, opts.ring);
     const flags = parseFlags(opts.flags ?? 'w');
     // With O_APPEND the kernel places each block at the end of the file, in
@@ -309,13 +319,14 @@ export class DirectWriteStream extends Writable {
     if (opts.flush !== undefined && typeof opts.flush !== 'boolean') {
       throw invalidArgValue('options.flush', 'must be a boolean', opts.flush);
     }
-    super({ highWaterMark });
+    super({ highWaterMark, signal });
     this.#target = file;
     this.#flags = flags;
     this.#mode = mode;
     this.#flush = opts.flush === true;
     this.#highWaterMark = highWaterMark;
     this.#queueDepth = queueDepth;
+    this.#io = signal === undefined ? {} : { signal };
   }
 
   /** The path given, or the DirectFile's path. */
@@ -394,7 +405,7 @@ export class DirectWriteStream extends Writable {
   async #writeFully(block: Buffer, position: number, length: number): Promise<void> {
     let done = 0;
     while (done < length) {
-      const written = await this.#target.file!.writeAt(block.subarray(done, length), position + done);
+      const written = await this.#target.file!.writeAt(block.subarray(done, length), position + done, this.#io);
       if (written === 0) {
         throw errnoError(5, 'write', `write of ${length - done} bytes at offset ${position + done} of ` +
           `'${this.#target.file!.path}' wrote nothing`, this.#target.file!.path);

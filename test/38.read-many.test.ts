@@ -85,7 +85,7 @@ forEachEngine('read and readMany', ({ ring }) => {
 
         it('rejects bad arguments with TypeError/RangeError and a code, before the kernel', async () => {
           const limit = MAX_TRANSFER - (MAX_TRANSFER % align) - align + 1;
-          const cases: [unknown, unknown, typeof TypeError | typeof RangeError, string][] = [
+          const cases: [unknown, unknown, typeof TypeError | typeof RangeError, string, unknown?][] = [
             [-1, 10, RangeError, 'ERR_OUT_OF_RANGE'],
             [1.5, 10, RangeError, 'ERR_OUT_OF_RANGE'],
             [NaN, 10, RangeError, 'ERR_OUT_OF_RANGE'],
@@ -104,12 +104,15 @@ forEachEngine('read and readMany', ({ ring }) => {
             [0, '10', TypeError, 'ERR_INVALID_ARG_TYPE'],
             [0, 10n, TypeError, 'ERR_INVALID_ARG_TYPE'],
             [0, undefined, TypeError, 'ERR_INVALID_ARG_TYPE'],
+            [0, 10, TypeError, 'ERR_INVALID_ARG_TYPE', null],
+            [0, 10, TypeError, 'ERR_INVALID_ARG_TYPE', 'abc'],
+            [0, 10, TypeError, 'ERR_INVALID_ARG_TYPE', { signal: {} }],
           ];
           const before = submitted();
-          for (const [position, length, type, code] of cases) {
-            const what = `read(${String(position)}, ${String(length)})`;
+          for (const [position, length, type, code, options] of cases) {
+            const what = `read(${String(position)}, ${String(length)}, ${JSON.stringify(options)})`;
             let promise: Promise<Buffer> | undefined;
-            expect(() => { promise = file.read(position as number, length as number); }, what).not.to.throw();
+            expect(() => { promise = file.read(position as number, length as number, options as object); }, what).not.to.throw();
             const error = await rejectionOf(promise!);
             expect(error, what).to.be.instanceOf(type);
             expect(error.code, what).to.equal(code);
@@ -209,6 +212,32 @@ forEachEngine('read and readMany', ({ ring }) => {
           expect(submitted()).to.equal(before);
         });
 
+        it('takes a signal: aborted before, nothing is read; aborted with reads still waiting in JS, it rejects', async () => {
+          const aborted = AbortSignal.abort();
+          const before = submitted();
+          for (const promise of [file.read(0, 10, { signal: aborted }), file.readMany([{ position: 0, length: 10 }], { signal: aborted })]) {
+            const error = await rejectionOf(promise);
+            expect(error.name).to.equal('AbortError');
+            expect(error.code).to.equal('ABORT_ERR');
+          }
+          expect(submitted()).to.equal(before);
+
+          // 100 reads on a ring of 64: the last 36 wait in JS, and aborting drops them.
+          const controller = new AbortController();
+          const ranges = Array.from({ length: 100 }, (_, i) => ({ position: i * 2 * align, length: align }));
+          const promise = file.readMany(ranges, { signal: controller.signal });
+          controller.abort();
+          const error = await rejectionOf(promise);
+          expect(error.name).to.equal('AbortError');
+          expect(ring().stats().inFlight).to.equal(0);
+
+          // A signal that is not aborted changes nothing.
+          const live = new AbortController().signal;
+          expectBytes(await file.read(3, 5, { signal: live }), data.subarray(3, 8), 'read with a live signal');
+          const [bytes] = await file.readMany([{ position: 7, length: 9 }], { signal: live });
+          expectBytes(bytes, data.subarray(7, 16), 'readMany with a live signal');
+        });
+
         it('rejects bad arguments with TypeError/RangeError and a code naming the range, before the kernel', async () => {
           const good = { position: 0, length: 10 };
           const cases: [unknown, unknown, typeof TypeError | typeof RangeError, string, string][] = [
@@ -230,6 +259,7 @@ forEachEngine('read and readMany', ({ ring }) => {
             [[good], { maxMerge: '1M' }, TypeError, 'ERR_INVALID_ARG_TYPE', '"options.maxMerge"'],
             [[good], null, TypeError, 'ERR_INVALID_ARG_TYPE', '"options"'],
             [[good], 1024, TypeError, 'ERR_INVALID_ARG_TYPE', '"options"'],
+            [[good], { signal: 'abort' }, TypeError, 'ERR_INVALID_ARG_TYPE', '"options.signal"'],
           ];
           const before = submitted();
           for (const [ranges, options, type, code, name] of cases) {

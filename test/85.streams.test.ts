@@ -235,6 +235,18 @@ forEachEngine('streams', ({ ring }) => {
           expect(file.closed).to.equal(false);
         });
 
+        it('an aborted signal destroys the stream with an AbortError, after its reads in flight', async () => {
+          const path = fileOf('abort-read', patternBytes(8 * MiB));
+          const controller = new AbortController();
+          const stream = createReadStream(path, { highWaterMark: 64 * KiB, queueDepth: 16, signal: controller.signal, ring: ring() });
+          stream.once('data', () => controller.abort());
+          const error = await streamError(stream);
+          expect(error.name).to.equal('AbortError');
+          await closed(stream);
+          expect(ring().stats().inFlight).to.equal(0);
+          expect(stream.file!.fd).to.equal(-1);
+        });
+
         it('throws TypeError/RangeError with a code for bad arguments, before opening anything', () => {
           const path = tempPath(dir, 'never-opened');
           const cases: [unknown, unknown, typeof TypeError | typeof RangeError, string][] = [
@@ -255,6 +267,7 @@ forEachEngine('streams', ({ ring }) => {
             [path, { queueDepth: 2.5 }, RangeError, 'ERR_OUT_OF_RANGE'],
             [path, { queueDepth: '4' }, TypeError, 'ERR_INVALID_ARG_TYPE'],
             [path, { ring: {} }, TypeError, 'ERR_INVALID_ARG_TYPE'],
+            [path, { signal: 'stop' }, TypeError, 'ERR_INVALID_ARG_TYPE'],
           ];
           for (const [target, options, type, code] of cases) {
             const what = `createReadStream(${String(target)}, ${JSON.stringify(options, (_k, v) => (typeof v === 'bigint' ? `${v}n` : v))})`;
@@ -395,6 +408,20 @@ forEachEngine('streams', ({ ring }) => {
           expect(stream.file!.fd).to.equal(-1);
         });
 
+        it('an aborted signal destroys the stream with an AbortError, after its writes in flight', async () => {
+          const path = tempPath(dir, 'abort-write');
+          const controller = new AbortController();
+          const stream = createWriteStream(path, { highWaterMark: 64 * KiB, queueDepth: 8, signal: controller.signal, ring: ring() });
+          await once(stream, 'ready');
+          stream.write(patternBytes(2 * MiB));
+          const error = streamError(stream);
+          controller.abort();
+          expect((await error).name).to.equal('AbortError');
+          await closed(stream);
+          expect(ring().stats().inFlight).to.equal(0);
+          expect(stream.file!.fd).to.equal(-1);
+        });
+
         it('throws TypeError/RangeError with a code for bad arguments, before opening anything', async () => {
           const path = tempPath(dir, 'never-created');
           const appending = await openHere(fileOf('appending', Buffer.alloc(0)), 'a');
@@ -412,6 +439,7 @@ forEachEngine('streams', ({ ring }) => {
             [path, { highWaterMark: -1 }, RangeError, 'ERR_OUT_OF_RANGE'],
             [path, { queueDepth: 0 }, RangeError, 'ERR_OUT_OF_RANGE'],
             [path, { ring: 'default' }, TypeError, 'ERR_INVALID_ARG_TYPE'],
+            [path, { signal: {} }, TypeError, 'ERR_INVALID_ARG_TYPE'],
           ];
           for (const [target, options, type, code] of cases) {
             const what = `createWriteStream(${String(target)}, ${JSON.stringify(options)})`;
