@@ -4,7 +4,8 @@ import { invalidArgType, invalidArgValue, outOfRange } from './errors';
 
 /** The largest transfer Linux does in one read or write (MAX_RW_COUNT: INT_MAX rounded down to a page). */
 export const MAX_TRANSFER = 0x7ffff000;
-const MAX_POSITION = (1n << 63n) - 1n;
+/** The largest file position Linux takes (LLONG_MAX). */
+export const MAX_POSITION = (1n << 63n) - 1n;
 
 export function checkBuffer(buffer: unknown, name = 'buffer'): ArrayBufferView {
   if (!ArrayBuffer.isView(buffer)) {
@@ -116,4 +117,11 @@ export function checkInteger(value: unknown, name: string, min: number, max: num
   if (typeof value !== 'number') throw invalidArgType(name, 'of type number', value);
   if (!Number.isInteger(value) || value < min || value > max) throw outOfRange(name, `an integer >= ${min} and <= ${max}`, value);
   return value;
+}
+
+/** A size for ftruncate: a position, up to 2^53-1 (Node's fs.ftruncate, which does the call, takes no more). */
+export function checkTruncateLength(length: unknown, name = 'length'): number {
+  const size = checkPosition(length, name);
+  if (typeof size === 'bigint') throw outOfRange(name, '<= 2^53-1 (9007199254740991)', length);
+  return size;
 }

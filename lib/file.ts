@@ -10,6 +10,8 @@ import {
 } from './checks';
 import { defaultRing, OpTarget, Ring } from './ring';
 import { parseFlags } from './flags';
+import { planRead, planReadMany, ReadManyOptions, ReadOptions, ReadPlan, ReadRange, runReadPlan } from './ranges';
+import { checkTruncateLength } from './checks';
 
 const { O_DIRECT, O_CREAT, O_EXCL, O_TRUNC, O_ACCMODE, O_RDONLY, O_DSYNC } = fs.constants as typeof fs.constants & { O_ACCMODE?: number };
 const ACCESS_MODE = O_ACCMODE ?? 3;
@@ -355,6 +357,59 @@ export class DirectFile {
 
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
+  }
+
+  /**
+   * Reads `length` bytes at `position`, at any alignment: the range is rounded
+   * out to `alignment.offset` and read into an aligned buffer. Resolves to a
+   * Buffer of exactly those bytes: fewer where the file ends inside the
+   * range, none past its end.
+   */
+  read(position: number | bigint, length: number, options?: ReadOptions): Promise<Buffer> {
+    return this.#readRanges(() => planRead(position, length, options, this.alignment.offset)).then(([bytes]) => bytes);
+  }
+
+  /**
+   * Reads many ranges at any alignment, all in flight at once: each is
+   * rounded out to `alignment.offset`, and ranges that overlap or touch are
+   * read together up to `options.maxMerge` bytes. Resolves to one Buffer per
+   * range, in the order given; ranges read together are subarrays of one buffer.
+   */
+  readMany(ranges: readonly ReadRange[], options?: ReadManyOptions): Promise<Buffer[]> {
+    return this.#readRanges(() => planReadMany(ranges, options, this.alignment.offset));
+  }
+
+  /** Checks the arguments (making the plan), then whether the file is closed, then reads. */
+  #readRanges(makePlan: () => ReadPlan): Promise<Buffer[]> {
+    let readPlan: ReadPlan;
+    try {
+      readPlan = makePlan();
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    if (this.#closing !== null) return badDescriptor('read', this.path);
+    return runReadPlan(this, readPlan);
+  }
+
+  /**
+   * Sets the file's size to `length` bytes: ftruncate(2), on libuv's thread
+   * pool. Bytes beyond it are dropped; a file grown reads as zeros there.
+   */
+  truncate(length: number | bigint): Promise<void> {
+    let size: number;
+    try {
+      size = checkTruncateLength(length);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    if (this.#closing !== null) return badDescriptor('ftruncate', this.path);
+    // Counted as an op in flight, so that close() waits for it to leave the descriptor.
+    this.opStarted();
+    return new Promise<void>((resolve, reject) => fs.ftruncate(this.#fd, size, (error) => {
+      this.opSettled();
+      if (error) reject(errnoError(-(error.errno ?? -5), 'ftruncate', undefined, this.path));
+      else resolve();
+    }));
   }
 }
 

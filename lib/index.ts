@@ -11,3 +11,6 @@ export { probe } from './probe';
 export type { ProbeReport, EngineReport } from './probe';
 export { BufferPool } from './pool';
 export type { BufferPoolOptions } from './pool';
+export type { ReadRange, ReadOptions, ReadManyOptions } from './ranges';
+export { createReadStream, createWriteStream, DirectReadStream, DirectWriteStream } from './stream';
+export type { ReadStreamOptions, WriteStreamOptions } from './stream';

@@ -8,6 +8,7 @@ import odirect = require('odirect');
 const EXPORTS = [
   'open', 'readAt', 'writeAt', 'alignmentOf', 'DirectFile', 'allocAligned', 'isAligned',
   'Ring', 'defaultRing', 'ENGINES', 'probe', 'BufferPool',
+  'createReadStream', 'createWriteStream', 'DirectReadStream', 'DirectWriteStream',
 ];
 
 describe('the package entry', () => {

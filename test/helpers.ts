@@ -112,3 +112,18 @@ export async function rejectionOf(promise: Promise<unknown>): Promise<Error & Pa
   }
   throw new Error(`expected a rejection, but it resolved with ${String(value)}`);
 }
+
+/** `size` pattern bytes (fillPattern from 0), the last partial word filled too, so that every byte is known. */
+export function patternBytes(size: number, seed = 0n): Buffer {
+  const bytes = fillPattern(Buffer.alloc(size), 0, seed);
+  for (let i = size - (size % 8); i < size; i++) bytes[i] = 0xa0 + (i % 8);
+  return bytes;
+}
+
+/** Fails unless `actual` holds exactly `expected`, naming the length or the first byte that differs. */
+export function expectBytes(actual: Buffer, expected: Buffer, what: string): void {
+  if (!Buffer.isBuffer(actual)) throw new Error(`${what}: expected a Buffer, got ${String(actual)}`);
+  if (actual.length !== expected.length) throw new Error(`${what}: ${actual.length} bytes, expected ${expected.length}`);
+  const differs = actual.findIndex((byte, i) => byte !== expected[i]);
+  if (differs !== -1) throw new Error(`${what}: byte ${differs} is ${actual[differs]}, expected ${expected[differs]}`);
+}
