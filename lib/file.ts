@@ -328,8 +328,15 @@ export class DirectFile {
   stat(options: { bigint: true }): Promise<fs.BigIntStats>;
   stat(options?: { bigint?: boolean }): Promise<fs.Stats | fs.BigIntStats> {
     if (this.#closing !== null) return badDescriptor('fstat', this.path);
+    // Counted as an op in flight, so that close() cannot release the
+    // descriptor (and its number be reused) before fstat runs on the pool.
+    this.opStarted();
     return new Promise((resolve, reject) => {
-      fs.fstat(this.#fd, { bigint: options?.bigint === true }, (error, stats) => (error ? reject(error) : resolve(stats)));
+      fs.fstat(this.#fd, { bigint: options?.bigint === true }, (error, stats) => {
+        this.opSettled();
+        if (error) reject(error);
+        else resolve(stats);
+      });
     });
   }
 

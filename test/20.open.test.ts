@@ -438,3 +438,18 @@ forEachDefaultRingEngine('open', () => {
     });
   });
 });
+
+describe('file.stat() racing close()', () => {
+  after(cleanup);
+  it('always describes the file: close() waits for it', async () => {
+    const path = tempPath(DISK_DIR, 'stat-race');
+    fs.writeFileSync(path, Buffer.alloc(12345));
+    for (let i = 0; i < 1000; i++) {
+      const file = await open(path, 'r', { direct: false });
+      const stats = file.stat();
+      const closed = file.close();
+      expect((await stats).size).to.equal(12345);
+      await closed;
+    }
+  });
+});
