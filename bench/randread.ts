@@ -13,7 +13,7 @@ import fs = require('fs');
 import os = require('os');
 import path = require('path');
 import { parseArgs } from 'util';
-import { allocAligned, defaultRing, DirectFile, open, Ring, RingOptions, RingStats } from 'odirect';
+import { allocAligned, BufferPool, defaultRing, DirectFile, open, Ring, RingOptions, RingStats } from 'odirect';
 import {
   describeMachine, fioRuntime, fioVersion, fmtIops, fmtRatio, holdsPattern, listOf, Machine, parsePositive, parseSize, prepareFile,
   randomOffsets, RoundRatio, runFio, summarize, Summary, table, workerSeed,
@@ -29,7 +29,9 @@ const HELP = `Usage: node build/bench/randread.js [options]
   --rounds N           rounds (default 5)
   --warmup S           untimed turn for each JS contender before round 1 (default 1)
   --seed N             seed of the offsets (default 1)
-  --engine LIST        odirect rings: default (the default ring), io_uring, aio, threadpool, auto
+  --engine LIST        odirect rings: default (the default ring), io_uring, aio, threadpool, auto;
+                       pool (the default ring, buffers from a registered BufferPool),
+                       unregistered (a new ring with registerFiles: false)
                        (with --submit-batch, --inline-max or --entries, default means a new auto ring)
   --submit-batch LIST  new Ring({ submitBatch }) for each value (crossed with --engine and --inline-max)
   --inline-max LIST    new Ring({ inlineMax }) for each value
@@ -103,8 +105,8 @@ function parseOptions(argv: string[]): Options {
     return n;
   });
   for (const engine of engines) {
-    if (!['default', 'auto', 'io_uring', 'aio', 'threadpool'].includes(engine)) {
-      throw new Error(`--engine: '${engine}' is not one of default, auto, io_uring, aio, threadpool`);
+    if (!['default', 'auto', 'io_uring', 'aio', 'threadpool', 'pool', 'unregistered'].includes(engine)) {
+      throw new Error(`--engine: '${engine}' is not one of default, auto, io_uring, aio, threadpool, pool, unregistered`);
     }
   }
   // Ring options cannot be given to the default ring: with them, 'default' means 'auto'.
@@ -204,6 +206,8 @@ function shortRead(bytes: number, wanted: number, offset: number): Error {
 
 function ringLabel(choice: RingChoice, ring: Ring): string {
   if (choice.engine === 'default') return 'odirect';
+  if (choice.engine === 'pool') return 'odirect[BufferPool]';
+  if (choice.engine === 'unregistered') return 'odirect[registerFiles: false]';
   const parts = [choice.engine === 'auto' ? `auto=${ring.engine}` : ring.engine];
   if (choice.submitBatch !== undefined) parts.push(`sb=${choice.submitBatch}`);
   if (choice.inlineMax !== undefined) parts.push(`im=${choice.inlineMax}`);
@@ -212,8 +216,17 @@ function ringLabel(choice: RingChoice, ring: Ring): string {
 
 async function odirectContender(options: Options, buffers: Buffer[], choice: RingChoice): Promise<Contender> {
   let ring: Ring;
+  let pool: BufferPool | undefined;
   if (choice.engine === 'default') {
     ring = defaultRing();
+  } else if (choice.engine === 'pool') {
+    // The default ring, with every worker's buffer from a registered pool (READ_FIXED).
+    ring = defaultRing();
+    pool = new BufferPool({ size: options.bs, count: buffers.length, ring });
+    if (!pool.registered) throw new Error(`--engine pool: the pool is not registered: ${pool.registrationError?.message}`);
+    buffers = Array.from({ length: buffers.length }, () => pool!.acquire()!);
+  } else if (choice.engine === 'unregistered') {
+    ring = new Ring({ registerFiles: false });
   } else {
     const ringOptions: RingOptions = {};
     if (choice.engine !== 'auto') ringOptions.engine = choice.engine as RingOptions['engine'];
@@ -254,6 +267,10 @@ async function odirectContender(options: Options, buffers: Buffer[], choice: Rin
     },
     async close() {
       await file.close();
+      if (pool !== undefined) {
+        for (const buffer of buffers) pool.release(buffer);
+        pool.close();
+      }
       if (ring !== defaultRing()) await ring.close();
     },
   };
