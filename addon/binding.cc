@@ -581,6 +581,12 @@ Napi::Value JsKernelRelease(const Napi::CallbackInfo& info) {
   return Napi::String::New(info.Env(), name.release);
 }
 
+// credentialsMayHaveChanged(): lib/ calls it after process.setuid() and the like.
+Napi::Value JsCredentialsMayHaveChanged(const Napi::CallbackInfo& info) {
+  Ring::CredentialsMayHaveChanged();
+  return info.Env().Undefined();
+}
+
 }  // namespace
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
@@ -593,6 +599,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("isAligned", Napi::Function::New<JsIsAligned>(env, "isAligned"));
   exports.Set("liburingVersion", Napi::Function::New<JsLiburingVersion>(env, "liburingVersion"));
   exports.Set("kernelRelease", Napi::Function::New<JsKernelRelease>(env, "kernelRelease"));
+  exports.Set("credentialsMayHaveChanged",
+              Napi::Function::New<JsCredentialsMayHaveChanged>(env, "credentialsMayHaveChanged"));
 #ifdef ODIRECT_HAVE_LIBURING
   exports.Set("builtWithLiburing", Napi::Boolean::New(env, true));
 #else

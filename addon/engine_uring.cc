@@ -186,8 +186,9 @@ class UringEngine final : public Engine {
     ssize_t ignored = read(completion_fd_, &count, sizeof(count));  // reset before looking
     (void)ignored;
     if (wait) {
-      io_uring_cqe* cqe;
-      int ret = io_uring_wait_cqe(&ring_, &cqe);
+      // Teardown: what an earlier submit left in the SQ (EAGAIN, EBUSY) is
+      // submitted too, or the wait for it would never end.
+      int ret = io_uring_submit_and_wait(&ring_, 1);
       if (ret < 0 && ret != -EINTR && ret != -EAGAIN && ret != -ETIME) return ret;
     }
     int n = 0;

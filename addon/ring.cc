@@ -54,10 +54,19 @@ std::vector<uint32_t> Ring::Credentials() {
   return out;
 }
 
+std::atomic<uint64_t> Ring::credentials_epoch_{0};
+
 bool Ring::CheckCredentials() {
-  if (!credentials_changed_ && engine_->KeepsCreatorCredentials() && Credentials() != credentials_) {
-    credentials_changed_ = true;
-  }
+  if (credentials_changed_ || !engine_->KeepsCreatorCredentials()) return !credentials_changed_;
+  // Five system calls: at most once per turn of the event loop (uv_now moves
+  // once per turn), and at once after process.setuid() and the like, which
+  // lib/ wraps to raise the epoch.
+  uint64_t now = uv_now(loop_);
+  uint64_t epoch = credentials_epoch_.load(std::memory_order_acquire);
+  if (now == credentials_checked_at_ && epoch == credentials_epoch_seen_) return true;
+  credentials_checked_at_ = now;
+  credentials_epoch_seen_ = epoch;
+  if (Credentials() != credentials_) credentials_changed_ = true;
   return !credentials_changed_;
 }
 
@@ -94,6 +103,9 @@ Ring* Ring::Create(napi_env env, std::unique_ptr<Engine> engine, unsigned capaci
     return nullptr;
   }
   Ring* ring = new Ring(env, std::move(engine), capacity, submit_batch);
+  ring->loop_ = loop;
+  ring->credentials_checked_at_ = uv_now(loop);
+  ring->credentials_epoch_seen_ = credentials_epoch_.load();
   ring->results_ = results;
   // Weak while idle, strong while ops are in flight (SetActive): an idle
   // ring that JS no longer reaches can be collected, and its finalizer
@@ -167,13 +179,49 @@ int Ring::Cancel(uint32_t id) {
     }
     if (dropped) {
       // Delivered like an op the kernel refused (Deliver, through async_).
-      failed_.push_back({id, -ECANCELED});
+      failed_.push_back({id, kDropped});
       uv_async_send(&async_);
       return 1;
     }
+    // The submission thread may hold it in the backlog it is working
+    // through: it drops it there, or cancels it once submitted.
+    if (!thread_waiting_) {
+      cancels_.push_back({id, gen});
+      has_cancels_.store(true, std::memory_order_release);
+    }
   }
-  std::lock_guard<std::mutex> lock(sq_mu_);
+  // Never wait for the submission side (see Flush): if the thread holds it,
+  // the thread cancels the op (above), or the op completes normally.
+  std::unique_lock<std::mutex> lock(sq_mu_, std::try_to_lock);
+  if (!lock.owns_lock()) return -EBUSY;
   return engine_->Cancel(id, gen);
+}
+
+// The submission thread, before each chunk: drops the ops of the backlog
+// from `next` on that were cancelled, and asks the engine to cancel the
+// others (submitted already), with the submission side held.
+void Ring::ApplyCancels(std::vector<Op>* backlog, size_t next) {
+  std::vector<std::pair<uint32_t, uint32_t>> cancels;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    cancels.swap(cancels_);
+    has_cancels_.store(false, std::memory_order_relaxed);
+  }
+  bool dropped = false;
+  for (const auto& cancel : cancels) {
+    auto same = [&cancel](const Op& op) { return op.id == cancel.first && op.gen == cancel.second; };
+    auto found = std::find_if(backlog->begin() + static_cast<std::ptrdiff_t>(next), backlog->end(), same);
+    if (found != backlog->end()) {
+      backlog->erase(found);
+      std::lock_guard<std::mutex> lock(mu_);
+      failed_.push_back({cancel.first, kDropped});
+      dropped = true;
+    } else {
+      std::lock_guard<std::mutex> lock(sq_mu_);
+      engine_->Cancel(cancel.first, cancel.second);
+    }
+  }
+  if (dropped) uv_async_send(&async_);
 }
 
 void Ring::Flush(unsigned inline_max) {
@@ -192,14 +240,18 @@ void Ring::Flush(unsigned inline_max) {
           inline_max) {
     std::vector<Completion> failed;
     int count = static_cast<int>(pending_.size());
-    int taken;
-    // Counted before the kernel can complete them (see ThreadMain).
-    in_kernel_.fetch_add(count);
-    {
-      std::lock_guard<std::mutex> lock(sq_mu_);
+    int taken = 0;
+    // Never wait for the submission side: the submission thread may hold it
+    // across a call that blocks (io_submit of a write, a fallocate). Then
+    // these ops go to that thread too.
+    std::unique_lock<std::mutex> lock(sq_mu_, std::try_to_lock);
+    if (lock.owns_lock()) {
+      // Counted before the kernel can complete them (see ThreadMain).
+      in_kernel_.fetch_add(count);
       taken = engine_->SubmitInline(pending_.data(), count, &failed);
+      lock.unlock();
+      in_kernel_.fetch_sub(count - taken + static_cast<int>(failed.size()));
     }
-    in_kernel_.fetch_sub(count - taken + static_cast<int>(failed.size()));
     submitted_inline_ += static_cast<uint64_t>(taken);
     first = static_cast<size_t>(taken);
     HandOverRetries();
@@ -261,6 +313,10 @@ void Ring::ThreadMain() {
     // the thread prepares the rest.
     size_t next = 0;
     while (next < backlog.size()) {
+      if (has_cancels_.load(std::memory_order_acquire)) {
+        ApplyCancels(&backlog, next);
+        if (next >= backlog.size()) break;
+      }
       int chunk = static_cast<int>(std::min<size_t>(submit_batch_, backlog.size() - next));
       int taken;
       // Counted before submitting: the JS thread may reap (and subtract) an

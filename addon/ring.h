@@ -29,6 +29,7 @@
 #include <memory>
 #include <mutex>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "engine.h"
@@ -78,6 +79,12 @@ class Ring {
   // have changed since the ring was made, on an engine whose requests would
   // keep the old rights: the ring then refuses every op with -EPERM.
   bool credentials_changed() const { return credentials_changed_; }
+  // Any thread: the process's credentials may have changed (process.setuid()
+  // and the like call this); every ring checks at its next hand-over.
+  static void CredentialsMayHaveChanged() { credentials_epoch_.fetch_add(1, std::memory_order_release); }
+
+  // The result of an op dropped before it was submitted (cancelled); not an errno.
+  static constexpr int32_t kDropped = -(1 << 30);
 
   // JS thread. Hands the ops queued since the last flush to the kernel:
   // submits them on this thread when at most `inline_max` ops would then be
@@ -128,6 +135,11 @@ class Ring {
   // fsgid, then the supplementary groups.
   static std::vector<uint32_t> Credentials();
   bool CheckCredentials();  // JS thread; sets credentials_changed_
+  static std::atomic<uint64_t> credentials_epoch_;
+  uint64_t credentials_checked_at_ = 0;  // uv_now() of the last check
+  uint64_t credentials_epoch_seen_ = 0;
+  uv_loop_t* loop_ = nullptr;
+  void ApplyCancels(std::vector<Op>* backlog, size_t next);  // submission thread
 
   // Fixed at creation.
   napi_env env_;
@@ -171,6 +183,8 @@ class Ring {
   std::vector<Op> to_submit_;
   std::vector<Completion> failed_;
   bool thread_waiting_ = false;
+  std::vector<std::pair<uint32_t, uint32_t>> cancels_;  // (id, gen) the thread must drop or cancel
+  std::atomic<bool> has_cancels_{false};
   bool stopping_ = false;
 
   // The engine's submission side.

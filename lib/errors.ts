@@ -89,3 +89,15 @@ export function abortError(signal: AbortSignal, where: AbortedWhere, code: numbe
   if (target?.path !== undefined) error.path = target.path;
   return error;
 }
+
+/**
+ * The rejection of an op whose buffer was transferred or detached while it
+ * waited in JS for room in the ring: there is no memory to do it with.
+ */
+export function detachedError(code: number, target: { path?: string } | null): Error & { code: string } {
+  const syscall = SYSCALLS[code] ?? 'op';
+  const error = new TypeError(`Invalid state: the buffer of a ${syscall}${target?.path !== undefined ? ` on '${target.path}'` : ''} ` +
+    'was transferred or detached while the op waited for room in the ring, before it was submitted') as TypeError & { code: string };
+  error.code = 'ERR_INVALID_STATE';
+  return error;
+}

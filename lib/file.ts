@@ -141,8 +141,7 @@ export class DirectFile {
   /** Where `alignment` came from. */
   readonly alignmentSource: AlignmentSource;
   readonly ring: Ring;
-  /** @internal The ring's fixed-file slot for the descriptor, or -1. */
-  fileIndex: number;
+  #fileIndex: number;
   #inFlight = 0;
   #closing: Promise<void> | null = null;
   #idle: (() => void) | null = null;
@@ -157,10 +156,13 @@ export class DirectFile {
     this.alignment = alignment;
     this.alignmentSource = alignmentSource;
     this.ring = ring;
-    this.fileIndex = ring.registerFile(fd);
+    this.#fileIndex = ring.registerFile(fd);
   }
 
   get fd(): number { return this.#fd; }
+
+  /** @internal The ring's fixed-file slot for the descriptor, or -1. */
+  get fileIndex(): number { return this.#fileIndex; }
 
   /** Whether close() has been called. */
   get closed(): boolean { return this.#closing !== null; }
@@ -353,9 +355,9 @@ export class DirectFile {
       else this.#idle = resolve;
     }).then(() => {
       this.#fd = -1;
-      if (this.fileIndex >= 0) {
-        this.ring.unregisterFile(this.fileIndex);
-        this.fileIndex = -1;
+      if (this.#fileIndex >= 0) {
+        this.ring.unregisterFile(this.#fileIndex);
+        this.#fileIndex = -1;
       }
       return closeFd(fd, this.path);
     });

@@ -40,6 +40,8 @@ export interface Binding {
   allocAligned(size: number, alignment: number): Buffer | number;
   openFile(path: string, flags: number, mode: number,
     callback: (fdOrErrno: number, memory: number, offset: number, source: number) => void): void;
+  /** The process's credentials may have changed: every ring checks them at its next hand-over. */
+  credentialsMayHaveChanged(): void;
   /** Closes a descriptor openFile() returned (the addon closes leftovers at teardown). */
   closeFile(fd: number, callback: (result: number) => void): void;
   alignmentOf(fd: number): [memory: number, offset: number, source: number] | number;
@@ -70,6 +72,9 @@ export const FALLOC_FL_KEEP_SIZE = 1;
 
 /** Buckets of the latency histogram (addon/ring.h, kLatencyBuckets): 8 per power of two of nanoseconds. */
 export const LATENCY_BUCKETS = 320;
+
+/** The result of an op the ring dropped before submitting it (cancelled): addon/ring.h, kDropped. */
+export const DROPPED = -(1 << 30);
 
 /** Where queue() finds each field of the op in NativeRing.args (addon/binding.cc, Arg). */
 export const QUEUE_ARG_CODE = 0;

@@ -5,12 +5,12 @@
 import fs = require('fs');
 import util = require('util');
 import {
-  binding, NativeRing, LATENCY_BUCKETS, MISALIGNED_MEMORY, SYSCALLS,
+  binding, DROPPED, NativeRing, LATENCY_BUCKETS, MISALIGNED_MEMORY, SYSCALLS,
   OP_FALLOCATE, OP_FSYNC, OP_FDATASYNC, OP_READ, OP_READV, OP_WRITE, OP_WRITEV,
   QUEUE_ARG_CODE, QUEUE_ARG_FD, QUEUE_ARG_ID, QUEUE_ARG_LENGTH, QUEUE_ARG_MEMORY_ALIGNMENT, QUEUE_ARG_RW_FLAGS,
   QUEUE_ARG_FILE_INDEX,
 } from './native';
-import { abortError, ErrnoError, errnoError, invalidArgValue } from './errors';
+import { abortError, detachedError, ErrnoError, errnoError, invalidArgValue } from './errors';
 import { checkInteger } from './checks';
 
 export type EngineName = 'io_uring' | 'aio' | 'threadpool';
@@ -154,10 +154,9 @@ export interface OpTarget {
 }
 
 const EPERM = 1;
+const ERANGE = 34;
 const EINTR = 4;
 const ECANCELED = 125;
-const ABORTED_IN_QUEUE = 1;
-const ABORTED_IN_ENGINE = 2;
 
 // The resolving functions of the Promise being made, without a closure per op.
 let nextResolve: (value: number) => void = () => {};
@@ -288,7 +287,7 @@ export class Ring {
   #codes: Uint8Array;
   #positions: (number | bigint)[];
   #lengths: Float64Array;
-  // Only for ops given a signal: the signal, and whether it fired (ABORTED_*).
+  // Only for ops given a signal: the signal, and whether it fired (1).
   #signals: (AbortSignal | undefined)[];
   #aborting: Uint8Array;
   #watched = new Map<AbortSignal, Watched>();
@@ -525,8 +524,8 @@ export class Ring {
   #abort(signal: AbortSignal, watched: Watched): void {
     this.#watched.delete(signal);
     for (const id of watched.started) {
-      const status = this.#native.cancel(id);
-      this.#aborting[id] = status === 1 ? ABORTED_IN_QUEUE : ABORTED_IN_ENGINE;
+      this.#native.cancel(id);
+      this.#aborting[id] = 1;
     }
     watched.started.clear();
     for (const item of watched.waiting) this.#abortWaiting(item);
@@ -556,11 +555,17 @@ export class Ring {
       this.#free[this.#freeCount++] = id;
       this.#errors++;
       reject(status === -EPERM && this.credentialsChanged ? this.#credentialsError(code, target)
+        : status === -ERANGE ? detachedError(code, target)
         : status === MISALIGNED_MEMORY
         ? errnoError(22, SYSCALLS[code], `${SYSCALLS[code]} buffer address is not a multiple of ${memoryAlignment}, ` +
           `the direct-I/O memory alignment${target?.path !== undefined ? ` of '${target.path}'` : ''}; ` +
           'allocate buffers with allocAligned()', target?.path)
         : errnoError(-status, SYSCALLS[code], undefined, target?.path));
+      if (signal !== undefined) {
+        // An op that waited for room was watched while it waited.
+        const watched = this.#watched.get(signal);
+        if (watched !== undefined) this.#unwatch(signal, watched);
+      }
       target?.opSettled();
       this.#checkIdle();
       return;
@@ -637,9 +642,10 @@ export class Ring {
       }
       if (result >= 0) {
         resolve(result);
-      } else if (aborting !== 0 && (result === -ECANCELED || result === -EINTR)) {
+      } else if (result === DROPPED || (aborting !== 0 && (result === -ECANCELED || result === -EINTR))) {
+        // DROPPED: the ring took it back before it was submitted.
         this.#errors++;
-        reject(abortError(signal!, aborting === ABORTED_IN_QUEUE ? 'queue' : 'engine', code, target));
+        reject(abortError(signal!, result === DROPPED ? 'queue' : 'engine', code, target));
       } else if (result === -22 && this.engine === 'aio' && (code === OP_FSYNC || code === OP_FDATASYNC) && target !== null) {
         // Linux before 4.18 has no IOCB_CMD_FSYNC/FDSYNC: sync on libuv's
         // pool instead, never on the JS thread. The target stays busy (its
@@ -742,6 +748,23 @@ export class Ring {
   }
 }
 
+// io_uring rings check the process's credentials at most once per turn of
+// the event loop (addon/ring.cc, CheckCredentials), and at once after any of
+// these, which tell them so. Only the main thread has them.
+for (const name of ['setuid', 'seteuid', 'setgid', 'setegid', 'setgroups', 'initgroups'] as const) {
+  const original = (process as unknown as Record<string, unknown>)[name] as ((...args: unknown[]) => unknown) | undefined;
+  if (typeof original !== 'function' || (original as { odirectWrapped?: boolean }).odirectWrapped) continue;
+  const wrapped = Object.defineProperty(function (this: unknown, ...args: unknown[]): unknown {
+    try {
+      return original.apply(this, args);
+    } finally {
+      binding.credentialsMayHaveChanged();
+    }
+  }, 'name', { value: name });
+  (wrapped as { odirectWrapped?: boolean }).odirectWrapped = true;
+  (process as unknown as Record<string, unknown>)[name] = wrapped;
+}
+
 // Each JS environment (the main thread, each worker) loads its own copy of
 // this module, and so has its own default ring.
 let defaultRingInstance: Ring | undefined;
@@ -749,8 +772,8 @@ let defaultRingInstance: Ring | undefined;
 /** The current environment's ring, created on first use. */
 export function defaultRing(): Ring {
   if (defaultRingInstance !== undefined && !defaultRingInstance.closed && defaultRingInstance.credentialsChanged) {
-    // It refuses every op now; its files keep it until they close.
-    void defaultRingInstance.close();
+    // It refuses every op now, with EPERM, for the files still open on it;
+    // it is collected once they are gone.
     defaultRingInstance = undefined;
   }
   if (defaultRingInstance === undefined || defaultRingInstance.closed) defaultRingInstance = new Ring();

@@ -114,6 +114,20 @@ forEachEngine('cancellation', ({ ring, engine }) => {
     expect(file.closed).to.equal(true);
   });
 
+  it('removes its listener when an op that waited for room is refused when started', async () => {
+    const one = new Ring({ engine: ring().engine, entries: 1 });
+    const file = await open(path, 'r', { ring: one });
+    const controller = new AbortController();
+    const first = file.readAt(allocAligned(4096), 0, { signal: controller.signal });
+    // Waits for the one slot, then fails in the addon: its address is not aligned.
+    const second = file.readAt(allocAligned(8192).subarray(8, 4104), 0, { signal: controller.signal });
+    expect(await first).to.equal(4096);
+    expect((await rejectionOf(second)).code).to.equal('EINVAL');
+    expect(events.getEventListeners(controller.signal, 'abort').length).to.equal(0);
+    await file.close();
+    await one.close();
+  });
+
   it('rejects a signal that is not an AbortSignal', async () => {
     const file = await open(path, 'r', { ring: ring() });
     for (const signal of [null, 1, 'x', {}, { aborted: false }]) {
@@ -126,20 +140,60 @@ forEachEngine('cancellation', ({ ring, engine }) => {
 
   if (engine === 'threadpool') {
     it('drops ops no worker has taken yet (engine), on a pool of one thread', async () => {
-      const single = new Ring({ engine: 'threadpool', threads: 1, entries: 256 });
+      const single = new Ring({ engine: 'threadpool', threads: 1, entries: 1024 });
+      // The pool's one worker is kept busy first: fdatasync of 64 MiB of
+      // dirty page-cache data must write them to the disk.
+      const dirty = tempPath(DISK_DIR, 'dirty');
+      fs.writeFileSync(dirty, Buffer.alloc(64 << 20, 1));
+      const busy = await open(dirty, 'r+', { ring: single, direct: false });
+      const synced = busy.datasync();
       const file = await open(path, 'r', { ring: single });
       const controller = new AbortController();
-      const ops = reads(file, 256, controller.signal);
-      await new Promise((resolve) => setImmediate(resolve));  // handed over, mostly still queued
+      const ops = reads(file, 256, controller.signal);  // handed to the pool 8 at a time
       controller.abort();
       const results = await outcomes(ops);
+      await synced;
       expect(count(results, 'other')).to.equal(0);
-      expect(count(results, 'engine')).to.be.greaterThan(0);
+      expect(count(results, 'engine')).to.be.greaterThan(128);
       expect(count(results, 'done') + count(results, 'engine') + count(results, 'queue')).to.equal(256);
+      await busy.close();
       await file.close();
       await single.close();
     });
   }
+});
+
+describe('cancellation of ops the ring\'s submission thread holds (aio)', () => {
+  after(cleanup);
+
+  it('drops writes queued behind a fallocate on the submission thread, without blocking the event loop', async function () {
+    let ring: Ring;
+    try {
+      ring = new Ring({ engine: 'aio' });
+    } catch {
+      this.skip();  // no Linux AIO on this machine
+    }
+    const path = tempPath(SHM_DIR, 'behind-fallocate');
+    const file = await open(path, 'w+', { ring: ring! });
+    // tmpfs zeroes the pages it allocates: the thread is busy for a while.
+    const allocated = file.allocate(0, 512 << 20);
+    const controller = new AbortController();
+    const writes = Array.from({ length: 32 }, (_, i) =>
+      file.writeAt(allocAligned(4096), i * 4096, { signal: controller.signal }).then(
+        (n) => `written ${n}`, (error) => `${error.name} ${error.where ?? error.code}`));
+    let ticks = 0;
+    const timer = setInterval(() => ticks++, 1);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    controller.abort();
+    const outcomes = await Promise.all(writes);
+    await allocated;
+    clearInterval(timer);
+    expect(ticks).to.be.greaterThan(0);  // the event loop ran while the thread was busy
+    for (const outcome of outcomes) expect(['AbortError queue', 'written 4096']).to.include(outcome);
+    expect(outcomes.filter((outcome) => outcome === 'AbortError queue').length).to.be.greaterThan(0);
+    await file.close();
+    await ring!.close();
+  });
 });
 
 // Only io_uring can hold a read on a FIFO: aio would block io_submit on it,

@@ -35,6 +35,22 @@ forEachEngine('a V8-owned buffer transferred while an op on it is in flight', ({
     expect(checkPattern(Buffer.from(moved), 0, 77n)).to.equal(-1);
   });
 
+  it('an op still waiting for room whose buffer is transferred is refused with ERR_INVALID_STATE', async () => {
+    const one = new Ring({ engine: ring().engine, entries: 1 });
+    const handle = await open(path, 'r', { ring: one, direct: false });
+    const first = handle.readAt(new Uint8Array(4096), 0);
+    const view = new Uint8Array(4096);
+    const waiting = handle.readAt(view, 4096);
+    structuredClone(view.buffer, { transfer: [view.buffer as ArrayBuffer] });
+    expect(await first).to.equal(4096);
+    const error = await waiting.then(() => null, (e) => e);
+    expect(error).to.be.instanceOf(TypeError);
+    expect(error.code).to.equal('ERR_INVALID_STATE');
+    expect(error.message).to.include('transferred or detached');
+    await handle.close();
+    await one.close();
+  });
+
   it('a write sends the bytes the buffer held when it was queued', async () => {
     const target = tempPath(SHM_DIR, 'detach-write');
     const out = await open(target, 'w', { ring: ring(), direct: false });

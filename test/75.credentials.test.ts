@@ -45,6 +45,7 @@ describe('credentials: a process that gives up its rights after making a ring', 
       const fd = require('fs').openSync(${JSON.stringify(file)}, require('fs').constants.O_RDONLY);
       const rawBefore = await readAt(fd, allocAligned(4096), 0);
       const oldDefault = defaultRing();
+      const defaultFile = await open(${JSON.stringify(file)}, 'r');
       process.setgroups([65534]);
       process.setgid(65534);
       process.setuid(65534);
@@ -55,11 +56,17 @@ describe('credentials: a process that gives up its rights after making a ring', 
       const firstRaw = await readAt(fd, allocAligned(4096), 0).then((n) => n, (e) => e.code);
       const newDefault = defaultRing();
       const raw = await readAt(fd, allocAligned(4096), 0);
+      // A file opened on the old default ring keeps getting EPERM, not EBADF.
+      const onOldDefault = [
+        await defaultFile.readAt(allocAligned(4096), 0).then(() => 'read', (e) => e.code),
+        await defaultFile.readAt(allocAligned(4096), 0).then(() => 'read', (e) => e.code),
+      ];
+      await defaultFile.close();
       await file.close();
       return {
         before, rawBefore, refused, again, untouched: buffer.every((b) => b === 0),
         changed: ring.credentialsChanged, oldChanged: oldDefault.credentialsChanged,
-        firstRaw, replaced: newDefault !== oldDefault, newChanged: newDefault.credentialsChanged, raw,
+        firstRaw, replaced: newDefault !== oldDefault, newChanged: newDefault.credentialsChanged, raw, onOldDefault,
         reopen: await open(${JSON.stringify(file)}, 'r').then(() => 'opened', (e) => e.code),
       };`);
     expect(report.before).to.equal(4096);
@@ -74,6 +81,7 @@ describe('credentials: a process that gives up its rights after making a ring', 
     expect(report.replaced).to.equal(true);
     expect(report.newChanged).to.equal(false);
     expect(report.raw).to.equal(4096);
+    expect(report.onOldDefault).to.deep.equal(['EPERM', 'EPERM']);
     expect(report.reopen).to.equal('EACCES');  // the new rights apply
   });
 
