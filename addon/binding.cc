@@ -336,8 +336,17 @@ class RingWrap : public Napi::ObjectWrap<RingWrap> {
       if (ViewBytes(env, info[1], &data, &byte_length, &byte_offset)) {
         AlignedBlock* block = BlockOf(data, byte_offset);
         if (block != nullptr && block->fixed_owner == ring_->serial() && block->fixed_index == index) {
+          // New ops on it are plain reads and writes from now on.
           block->fixed_owner = 0;
           block->fixed_index = -1;
+          if (block->pins > 0) {
+            // Ops already queued may name the slot, and one not yet
+            // submitted would find it empty (EFAULT): the slot is emptied
+            // when the last of them has been delivered (Ring::Unpin).
+            block->retired_owner = ring_->serial();
+            block->retired_index = index;
+            return Napi::Number::New(env, 0);
+          }
         }
       }
     }

@@ -39,7 +39,7 @@ AlignedBlock* BlockRegistry::Allocate(size_t size, size_t alignment, int* err) {
     }
     memset(memory, 0, size);
   }
-  AlignedBlock* block = new AlignedBlock{memory, size, mapped, false, 0, 0, -1};
+  AlignedBlock* block = new AlignedBlock{memory, size, mapped, false, 0, 0, -1, 0, -1};
   blocks_[memory] = block;
   *err = 0;
   return block;

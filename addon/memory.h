@@ -28,6 +28,11 @@ struct AlignedBlock {
   // nowhere) and its slot there (-1: none).
   uint64_t fixed_owner;
   int fixed_index;
+  // Unregistered while ops on it were still queued or in flight (some may
+  // name the slot): the ring with this serial empties slot `retired_index`
+  // when the last of them is delivered.
+  uint64_t retired_owner;
+  int retired_index;
 };
 
 class BlockRegistry {

@@ -423,7 +423,15 @@ void Ring::Deliver() {
 
 void Ring::Unpin(uint32_t id) {
   std::vector<AlignedBlock*>& blocks = pins_[id];
-  for (AlignedBlock* block : blocks) BlockRegistry::Unpin(block);
+  for (AlignedBlock* block : blocks) {
+    if (block->pins == 1 && block->retired_owner == serial_) {
+      // The last op that could name the retired slot is done with it.
+      if (engine_) engine_->UnregisterBuffer(block->retired_index);
+      block->retired_owner = 0;
+      block->retired_index = -1;
+    }
+    BlockRegistry::Unpin(block);
+  }
   blocks.clear();
   stores_[id].clear();
 }

@@ -92,14 +92,15 @@ export interface IoOptions {
   signal?: AbortSignal;
 }
 
-/** An optional AbortSignal, checked as Node's fs checks one. */
+/**
+ * An optional AbortSignal: a real one, since the ring reads `aborted` and
+ * adds its listener after the op is queued, where an object that throws
+ * from either could leave an op half started.
+ */
 export function checkSignal(signal: unknown, name = 'options.signal'): AbortSignal | undefined {
   if (signal === undefined) return undefined;
-  if (signal === null || typeof signal !== 'object' || !('aborted' in signal) ||
-    typeof (signal as AbortSignal).addEventListener !== 'function') {
-    throw invalidArgType(name, 'an instance of AbortSignal', signal);
-  }
-  return signal as AbortSignal;
+  if (!(signal instanceof AbortSignal)) throw invalidArgType(name, 'an instance of AbortSignal', signal);
+  return signal;
 }
 
 /** The third argument of readAt/writeAt: a length, an options object, or nothing. */

@@ -130,11 +130,16 @@ forEachEngine('cancellation', ({ ring, engine }) => {
 
   it('rejects a signal that is not an AbortSignal', async () => {
     const file = await open(path, 'r', { ring: ring() });
-    for (const signal of [null, 1, 'x', {}, { aborted: false }]) {
+    const hostile = { aborted: false, addEventListener() { throw new Error('no'); }, removeEventListener() {} };
+    for (const signal of [null, 1, 'x', {}, { aborted: false }, hostile]) {
       const error = await rejectionOf(file.readAt(allocAligned(BLOCK), 0, { signal: signal as never }));
       expect(error.code, String(signal)).to.equal('ERR_INVALID_ARG_TYPE');
       expect((await rejectionOf(file.datasync({ signal: signal as never }))).code).to.equal('ERR_INVALID_ARG_TYPE');
     }
+    // The ring is untouched: nothing was queued for them.
+    const buffer = allocAligned(4096);
+    expect(await file.readAt(buffer, 4096)).to.equal(4096);
+    expect(checkPattern(buffer, 4096)).to.equal(-1);
     await file.close();
   });
 

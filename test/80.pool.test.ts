@@ -110,6 +110,32 @@ forEachEngine('BufferPool', ({ ring, engine }) => {
     }
   });
 
+  it('close() with ops on its buffers queued: they complete with their bytes, and the slot is given back after them', async () => {
+    const path = tempPath(undefined, 'pool-close');
+    const file = await open(path, 'w+', { ring: ring() });
+    const registeredBefore = ring().stats().registeredBuffers;
+    const pool = new BufferPool({ size: BLOCK, count: 16, ring: ring() });
+    const buffers = Array.from({ length: 16 }, (_, i) => fillPattern(pool.acquire()!, i * BLOCK, 6n));
+    // Queued (not yet submitted) when the pool closes.
+    const writes = buffers.map((buffer, i) => file.writeAt(buffer, i * BLOCK));
+    pool.close();
+    expect(ring().stats().registeredBuffers).to.equal(registeredBefore);
+    expect(await Promise.all(writes)).to.deep.equal(new Array(16).fill(BLOCK));
+    expect(checkPattern(fs.readFileSync(path), 0, 6n)).to.equal(-1);
+    // Every slot is usable again: as many new pools register as before.
+    const pools: BufferPool[] = [];
+    for (let i = 0; i < 64; i++) {
+      const next = new BufferPool({ size: BLOCK, count: 1, ring: ring() });
+      pools.push(next);
+      if (!next.registered) break;
+    }
+    const registered = pools.filter((p) => p.registered).length;
+    for (const p of pools) p.close();
+    await file.close();
+    if (engine === 'io_uring') expect(registered).to.equal(64 - registeredBefore);
+    else expect(registered).to.equal(0);
+  });
+
   it('gives its registration slot back when collected without close()', async function () {
     if (typeof global.gc !== 'function') this.skip(); // needs --expose-gc (set in .mocharc.json)
     // A ring has 64 slots: 200 pools only fit if collected ones free theirs.
