@@ -67,10 +67,11 @@ export function describeChild(result: { status: number | null; signal: string | 
  * still running then is killed with SIGKILL, which the caller sees as
  * `signal` and `error`.
  */
-export function runSync(command: string, args: string[], options: { env?: NodeJS.ProcessEnv; timeoutMs: number })
-  : SpawnSyncReturns<string> {
+export function runSync(command: string, args: string[],
+  options: { env?: NodeJS.ProcessEnv; timeoutMs: number; cwd?: string }): SpawnSyncReturns<string> {
   return spawnSync(command, args, {
     env: options.env ?? process.env,
+    cwd: options.cwd,
     encoding: 'utf8',
     timeout: options.timeoutMs,
     killSignal: 'SIGKILL',

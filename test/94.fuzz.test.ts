@@ -1,0 +1,70 @@
+// Bad input, at random: thousands of calls of every export with wrong types,
+// out-of-range and non-finite numbers, bigints, closed files and rings,
+// empty, detached and lying views, symbols and objects whose getters throw
+// (test/fixtures/fuzz.ts). Each engine's run is a child process, so that a
+// crash fails the test and names the seed that reproduces it:
+//
+//   ODIRECT_ENGINE=aio node build/test/fixtures/fuzz.js SEED CALLS DISK_DIR SHM_DIR
+//
+// ODIRECT_FUZZ_SEED and ODIRECT_FUZZ_CALLS (per engine) change the run.
+import { expect } from 'chai';
+import fs = require('fs');
+import path = require('path');
+import { DISK_DIR, forEachEngine, SHM_DIR } from './helpers';
+import { CRASH_SIGNALS, describeChild, runSync, seedFrom } from './reliability-helpers';
+
+const BASE_SEED = seedFrom('ODIRECT_FUZZ_SEED', 94_000);
+const CALLS = Number(process.env.ODIRECT_FUZZ_CALLS ?? 10_000);
+const FUZZ = path.join(__dirname, 'fixtures', 'fuzz.js');
+
+/** Every function and method the fuzz calls: each must have been called at least once. */
+const SUBJECTS = ['open', 'file.readAt', 'file.writeAt', 'file.readvAt', 'file.writevAt', 'file.datasync', 'file.sync',
+  'file.close', 'file.stat', 'file[Symbol.asyncDispose]', 'readAt', 'writeAt', 'alignmentOf', 'allocAligned', 'isAligned', 'new Ring',
+  'ring.stats', 'ring.close', 'ring getters', 'defaultRing', 'new BufferPool', 'pool.acquire', 'pool.release',
+  'pool.close', 'probe'];
+
+interface FuzzReport {
+  seed: number;
+  calls: number;
+  counts: Record<string, number>;
+  violations: string[];
+}
+
+describe('bad input fuzz', function () {
+  // A hang guard: the child has its own for each batch of calls.
+  this.timeout(240_000);
+
+  let engineIndex = 0;
+  forEachEngine(`${CALLS} random calls of every export`, ({ engine }) => {
+    const seed = BASE_SEED + engineIndex++;
+    it(`each returns, resolves, or fails with a TypeError/RangeError with a code or an errno error; no crash (seed ${seed})`, () => {
+      const scratch = fs.mkdtempSync(path.join(DISK_DIR, `odirect-test-${process.pid}-fuzz-`));
+      const shmScratch = fs.mkdtempSync(path.join(SHM_DIR, `odirect-test-${process.pid}-fuzz-`));
+      try {
+        const result = runSync(process.execPath, [FUZZ, String(seed), String(CALLS), scratch, shmScratch],
+          { env: { ...process.env, ODIRECT_ENGINE: engine }, timeoutMs: 180_000, cwd: scratch });
+        const reproduce = `seed ${seed}: ODIRECT_ENGINE=${engine} node ${FUZZ} ${seed} ${CALLS} DISK_DIR SHM_DIR\n${describeChild(result)}`;
+        expect(CRASH_SIGNALS, `the fuzz crashed, ${reproduce}`).to.not.include(result.signal);
+        expect(result.signal, reproduce).to.equal(null);
+        const report = JSON.parse(result.stdout.trim().split('\n').pop()!) as FuzzReport;
+        expect(report.violations, reproduce).to.deep.equal([]);
+        expect(result.status, reproduce).to.equal(0);
+        expect(report.seed).to.equal(seed);
+        expect(report.calls).to.equal(CALLS);
+        const { counts } = report;
+        for (const subject of SUBJECTS) expect(counts[`call ${subject}`] ?? 0, `calls of ${subject}`).to.be.above(0);
+        // The run reached past the argument checks, into the kernel, and back out of hostile getters.
+        for (const outcome of ['resolved', 'returned', 'ERR_INVALID_ARG_TYPE', 'ERR_OUT_OF_RANGE', 'ERR_INVALID_ARG_VALUE',
+          'EBADF', 'EINVAL', 'propagated']) {
+          expect(counts[outcome] ?? 0, `outcome ${outcome}`).to.be.above(0);
+        }
+        const outcomes = Object.entries(counts).filter(([key]) => !key.startsWith('call ')).sort(([, a], [, b]) => b - a)
+          .map(([key, n]) => `${key} ${n}`).join(', ');
+        console.log(`      ${engine}: ${report.calls} calls (seed ${seed}): ${outcomes}`);
+      } finally {
+        fs.rmSync(scratch, { recursive: true, force: true });
+        fs.rmSync(shmScratch, { recursive: true, force: true });
+      }
+    });
+  });
+});
