@@ -60,6 +60,8 @@ function checkStamp(words: Uint32Array, at: number, file: number, block: number,
 interface SoakReport {
   reads: number;
   writes: number;
+  /** Of the reads and writes, those done with readvAt/writevAt. */
+  vectored: number;
   syncs: number;
   bytes: number;
   /** Blocks whose content was wrong, in reads and in the final check. */
@@ -95,7 +97,7 @@ class FileModel {
 
 async function soak(ring: Ring, durationMs: number, random: Random): Promise<SoakReport> {
   const report: SoakReport = {
-    reads: 0, writes: 0, syncs: 0, bytes: 0, mismatchCount: 0, mismatches: [], failures: [], finalBlocksChecked: 0,
+    reads: 0, writes: 0, vectored: 0, syncs: 0, bytes: 0, mismatchCount: 0, mismatches: [], failures: [], finalBlocksChecked: 0,
   };
   const models: FileModel[] = [];
   for (const [index, [dir, label]] of FILES.entries()) {
@@ -146,7 +148,13 @@ async function soak(ring: Ring, durationMs: number, random: Random): Promise<Soa
     const view = buffer.subarray(0, count * BLOCK);
     const words = new Uint32Array(view.buffer, view.byteOffset, count * WORDS);
     const length = count * BLOCK;
-    const where = `${count} block(s) at block ${first} of ${model.path}`;
+    // A vectored op takes one buffer per block, in reverse order in memory: the bytes of block
+    // first + i go to or come from slot(i) of the op's buffer.
+    const vectored = count > 1 && random.next() < 0.3;
+    const slot = (i: number): number => (vectored ? count - 1 - i : i);
+    const pieces = vectored ? Array.from({ length: count }, (_, i) => view.subarray(slot(i) * BLOCK, (slot(i) + 1) * BLOCK)) : [];
+    if (vectored) report.vectored++;
+    const where = `${count} block(s) at block ${first} of ${model.path}${vectored ? ', vectored' : ''}`;
     inFlight++;
     if (isWrite) {
       const generations: number[] = [];
@@ -154,11 +162,14 @@ async function soak(ring: Ring, durationMs: number, random: Random): Promise<Soa
         const generation = ++model.issued[first + i];
         generations.push(generation);
         model.writing[first + i] = 1;
-        stamp(words, i * WORDS, model.index, first + i, generation);
+        stamp(words, slot(i) * WORDS, model.index, first + i, generation);
       }
       report.writes++;
       const dsync = random.next() < 0.05;
-      model.file.writeAt(view, first * BLOCK, { dsync }).then((bytes) => {
+      const written = vectored
+        ? model.file.writevAt(pieces, first * BLOCK, { dsync })
+        : model.file.writeAt(view, first * BLOCK, { dsync });
+      written.then((bytes) => {
         if (bytes !== length) fail(report.failures, `write of ${where} resolved with ${bytes}, not ${length}`);
         else report.bytes += bytes;
         for (let i = 0; i < count; i++) {
@@ -181,12 +192,13 @@ async function soak(ring: Ring, durationMs: number, random: Random): Promise<Soa
       // A read that does not fill its buffer is caught by this poison.
       view.fill(0xa5);
       report.reads++;
-      model.file.readAt(view, first * BLOCK).then((bytes) => {
+      const read = vectored ? model.file.readvAt(pieces, first * BLOCK) : model.file.readAt(view, first * BLOCK);
+      read.then((bytes) => {
         if (bytes !== length) fail(report.failures, `read of ${where} resolved with ${bytes}, not ${length}`);
         else report.bytes += bytes;
         for (let i = 0; i < count; i++) {
           model.readers[first + i]--;
-          const wrong = checkStamp(words, i * WORDS, model.index, first + i, expected[i]);
+          const wrong = checkStamp(words, slot(i) * WORDS, model.index, first + i, expected[i]);
           if (wrong !== null) fail(report.mismatches, `read of block ${first + i} of ${model.path} ${wrong}`);
         }
         settled(buffer);
@@ -248,13 +260,15 @@ describe('integrity soak', function () {
         const stats = ring.stats();
         const ops = report.reads + report.writes + report.syncs;
         console.log(`      ${engine}: ${ops} ops in ${(perEngineMs / 1000).toFixed(1)} s (${report.reads} reads, ` +
-          `${report.writes} writes, ${report.syncs} datasyncs, ${(report.bytes / 2 ** 20).toFixed(0)} MiB), ` +
+          `${report.writes} writes, ${report.vectored} of them vectored, ${report.syncs} datasyncs, ` +
+          `${(report.bytes / 2 ** 20).toFixed(0)} MiB), ` +
           `${report.mismatchCount} mismatches, ${report.finalBlocksChecked} blocks checked at the end, seed ${SEED}`);
         expect(report.failures, 'ops that failed').to.deep.equal([]);
         expect(report.mismatches, 'blocks that held the wrong data').to.deep.equal([]);
         expect(report.mismatchCount).to.equal(0);
         expect(report.reads, 'reads done').to.be.above(0);
         expect(report.writes, 'writes done').to.be.above(0);
+        expect(report.vectored, 'vectored reads and writes done').to.be.above(0);
         expect(report.finalBlocksChecked).to.equal(FILES.length * BLOCKS_PER_FILE);
         // The ring saw exactly the ops the model made, and nothing is left behind.
         expect(stats.completed, 'completions').to.equal(ops);
