@@ -12,7 +12,8 @@
 import { expect } from 'chai';
 import fs = require('fs');
 import path = require('path');
-import { DISK_DIR, forEachEngine, SHM_DIR } from './helpers';
+import { open } from 'odirect';
+import { cleanup, DISK_DIR, forEachEngine, rejectionOf, SHM_DIR, tempPath } from './helpers';
 import { CRASH_SIGNALS, describeChild, runSync, seedFrom } from './reliability-helpers';
 
 const BASE_SEED = seedFrom('ODIRECT_FUZZ_SEED', 94_000);
@@ -21,7 +22,8 @@ const FUZZ = path.join(__dirname, 'fixtures', 'fuzz.js');
 
 /** Every function and method the fuzz calls: each must have been called at least once. */
 const SUBJECTS = ['open', 'file.readAt', 'file.writeAt', 'file.readvAt', 'file.writevAt', 'file.datasync', 'file.sync',
-  'file.close', 'file.allocate', 'file.stat', 'file[Symbol.asyncDispose]', 'abort', 'readAt', 'writeAt', 'alignmentOf', 'allocAligned', 'isAligned', 'new Ring',
+  'file.close', 'file.allocate', 'file.read', 'file.readMany', 'file.truncate', 'file.stat', 'file[Symbol.asyncDispose]',
+  'createReadStream', 'createWriteStream', 'abort', 'readAt', 'writeAt', 'alignmentOf', 'allocAligned', 'isAligned', 'new Ring',
   'ring.stats', 'ring.close', 'ring getters', 'defaultRing', 'new BufferPool', 'pool.acquire', 'pool.release',
   'pool.close', 'probe'];
 
@@ -68,5 +70,27 @@ describe('bad input fuzz', function () {
         fs.rmSync(shmScratch, { recursive: true, force: true });
       }
     });
+  });
+});
+
+describe('what the fuzz found', () => {
+  after(() => cleanup());
+
+  it('stat() with options whose getter throws rejects with that error, and close() still resolves', async () => {
+    const path = tempPath(DISK_DIR, 'stat-getter');
+    fs.writeFileSync(path, Buffer.alloc(4096));
+    const file = await open(path, 'r');
+    const thrown = new Error('thrown by the getter');
+    for (const options of [{ get bigint(): boolean { throw thrown; } }, new Proxy({}, { get: () => { throw thrown; } })]) {
+      expect(await rejectionOf(file.stat(options as { bigint?: false }))).to.equal(thrown);
+    }
+    // The stat() calls left nothing counted on the file: close() does not wait for ever (the bound is a hang guard).
+    let guard: NodeJS.Timeout | undefined;
+    const closed = await Promise.race([
+      file.close().then(() => 'closed'),
+      new Promise((resolve) => { guard = setTimeout(() => resolve('close() still waiting after 10 s'), 10_000); }),
+    ]);
+    clearTimeout(guard);
+    expect(closed).to.equal('closed');
   });
 });
