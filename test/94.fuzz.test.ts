@@ -12,7 +12,7 @@
 import { expect } from 'chai';
 import fs = require('fs');
 import path = require('path');
-import { open } from 'odirect';
+import { createReadStream, createWriteStream, open } from 'odirect';
 import { cleanup, DISK_DIR, forEachEngine, rejectionOf, SHM_DIR, tempPath } from './helpers';
 import { CRASH_SIGNALS, describeChild, runSync, seedFrom } from './reliability-helpers';
 
@@ -92,5 +92,17 @@ describe('what the fuzz found', () => {
     ]);
     clearTimeout(guard);
     expect(closed).to.equal('closed');
+  });
+
+  it('a stream given an aborted signal fails with an AbortError, not a TypeError', async () => {
+    const path = tempPath(DISK_DIR, 'stream-aborted');
+    fs.writeFileSync(path, Buffer.alloc(65536));
+    for (const make of [() => createReadStream(path, { signal: AbortSignal.abort() }),
+      () => createWriteStream(tempPath(DISK_DIR, 'stream-aborted-write'), { signal: AbortSignal.abort() })]) {
+      const stream = make();
+      const error = await new Promise<Error & { code?: string }>((resolve) => stream.once('error', resolve));
+      expect(error.name).to.equal('AbortError');
+      expect(error.code).to.equal('ABORT_ERR');
+    }
   });
 });
