@@ -330,11 +330,18 @@ export class DirectFile {
   stat(options: { bigint: true }): Promise<fs.BigIntStats>;
   stat(options?: { bigint?: boolean }): Promise<fs.Stats | fs.BigIntStats> {
     if (this.#closing !== null) return badDescriptor('fstat', this.path);
+    // Read before the op is counted: a getter that throws must not leave it counted.
+    let bigint: boolean;
+    try {
+      bigint = options?.bigint === true;
+    } catch (error) {
+      return Promise.reject(error);
+    }
     // Counted as an op in flight, so that close() cannot release the
     // descriptor (and its number be reused) before fstat runs on the pool.
     this.opStarted();
     return new Promise((resolve, reject) => {
-      fs.fstat(this.#fd, { bigint: options?.bigint === true }, (error, stats) => {
+      fs.fstat(this.#fd, { bigint }, (error, stats) => {
         this.opSettled();
         if (error) reject(error);
         else resolve(stats);

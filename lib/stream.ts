@@ -1,7 +1,7 @@
 // Node streams over direct I/O: a Readable that keeps several aligned reads in
 // flight, and a Writable that gathers data into aligned blocks, keeps several
 // block writes in flight, and ends the file at the exact size written.
-import { Readable, Writable } from 'stream';
+import { addAbortSignal, Readable, Writable } from 'stream';
 import fs = require('fs');
 import { allocAligned } from './alloc';
 import { checkInteger, checkSignal } from './checks';
@@ -178,13 +178,15 @@ export class DirectReadStream extends Readable {
       end = checkInteger(opts.end, 'options.end', 0, Number.MAX_SAFE_INTEGER - 1) + 1;
       if (start >= end) throw outOfRange('options.start', `<= "end" (here: ${end - 1})`, start);
     }
-    super({ highWaterMark, signal });
+    super({ highWaterMark });
     this.#target = file;
     this.#start = start;
     this.#end = end;
     this.#highWaterMark = highWaterMark;
     this.#queueDepth = queueDepth;
     this.#io = signal === undefined ? {} : { signal };
+    // Only now that the fields exist: an aborted signal destroys the stream at once, and _destroy uses them.
+    if (signal !== undefined) addAbortSignal(signal, this);
   }
 
   /** The path given, or the DirectFile's path. */
@@ -319,7 +321,7 @@ export class DirectWriteStream extends Writable {
     if (opts.flush !== undefined && typeof opts.flush !== 'boolean') {
       throw invalidArgValue('options.flush', 'must be a boolean', opts.flush);
     }
-    super({ highWaterMark, signal });
+    super({ highWaterMark });
     this.#target = file;
     this.#flags = flags;
     this.#mode = mode;
@@ -327,6 +329,8 @@ export class DirectWriteStream extends Writable {
     this.#highWaterMark = highWaterMark;
     this.#queueDepth = queueDepth;
     this.#io = signal === undefined ? {} : { signal };
+    // Only now that the fields exist: an aborted signal destroys the stream at once, and _destroy uses them.
+    if (signal !== undefined) addAbortSignal(signal, this);
   }
 
   /** The path given, or the DirectFile's path. */
