@@ -99,7 +99,7 @@ export async function open(path: PathLike, flags: string | number = 'r', options
 
   if (direct === false) return buffered(filePath, openFlags, mode, ring);
   const opened = await openNative(filePath, openFlags | O_DIRECT, mode);
-  if (typeof opened !== 'number') return new DirectFile(opened.fd, filePath, openFlags, true, opened.alignment, opened.source, ring);
+  if (typeof opened !== 'number') return new DirectFile(CONSTRUCT, opened.fd, filePath, openFlags, true, opened.alignment, opened.source, ring);
   if (opened === -22 && await refusesDirectIo(filePath, openFlags)) {
     if (direct === 'auto') return buffered(filePath, openFlags, mode, ring);
     throw errnoError(22, 'open',
@@ -120,12 +120,15 @@ async function refusesDirectIo(path: string, flags: number): Promise<boolean> {
 async function buffered(path: string, flags: number, mode: number, ring: Ring): Promise<DirectFile> {
   const opened = await openNative(path, flags & ~O_DIRECT, mode);
   if (typeof opened === 'number') throw errnoError(-opened, 'open', undefined, path);
-  return new DirectFile(opened.fd, path, flags & ~O_DIRECT, false, Object.freeze({ memory: 1, offset: 1 }), 'buffered', ring);
+  return new DirectFile(CONSTRUCT, opened.fd, path, flags & ~O_DIRECT, false, Object.freeze({ memory: 1, offset: 1 }), 'buffered', ring);
 }
 
 function badDescriptor(syscall: string, path: string): Promise<never> {
   return Promise.reject(errnoError(9, syscall, `bad file descriptor, ${syscall} '${path}' (the file is closed)`, path));
 }
+
+// Only open() makes DirectFiles: the class is exported for instanceof.
+const CONSTRUCT = Symbol('DirectFile');
 
 /** A file opened by open(). Its I/O goes through `ring`. */
 export class DirectFile {
@@ -147,8 +150,12 @@ export class DirectFile {
   #idle: (() => void) | null = null;
 
   /** @internal Use open(). */
-  constructor(fd: number, path: string, flags: number, direct: boolean, alignment: Alignment,
+  constructor(token: typeof CONSTRUCT, fd: number, path: string, flags: number, direct: boolean, alignment: Alignment,
     alignmentSource: AlignmentSource, ring: Ring) {
+    if (token !== CONSTRUCT) {
+      throw Object.assign(new TypeError('Illegal constructor: a DirectFile comes from open()'),
+        { code: 'ERR_ILLEGAL_CONSTRUCTOR' });
+    }
     this.#fd = fd;
     this.path = path;
     this.flags = direct ? flags | O_DIRECT : flags;

@@ -453,3 +453,12 @@ describe('file.stat() racing close()', () => {
     }
   });
 });
+
+describe('new DirectFile()', () => {
+  it('is refused: a DirectFile comes from open()', () => {
+    const Constructor = DirectFile as unknown as new (...args: unknown[]) => unknown;
+    for (const args of [[], [3, '/tmp/x', 0, true, { memory: 512, offset: 512 }, 'statx', undefined], ['x']]) {
+      expect(() => new Constructor(...args)).to.throw(TypeError).with.property('code', 'ERR_ILLEGAL_CONSTRUCTOR');
+    }
+  });
+});
