@@ -14,6 +14,13 @@ import { allocAligned, open, Ring } from 'odirect';
 import { checkPattern, fillPattern, forEachEngine, isRoot, SHM_DIR } from './helpers';
 
 const BLOCK = 4096;
+/**
+ * Seconds after which fault-fs ends a hang by itself. A hang test kills the
+ * daemon long before; this bounds a regression that blocks the event loop
+ * (then nothing in this process runs until the hang ends), so that it fails
+ * (the order of events is wrong) instead of hanging the suite.
+ */
+const HANG_LIMIT = 60;
 const root = path.resolve(path.dirname(require.resolve('odirect')), '..');
 
 /** Why these tests cannot run here, or undefined. Compiling and mounting are checked in before(). */
@@ -338,12 +345,14 @@ describe('device faults injected by a FUSE filesystem', function () {
     it('a device that stops answering: the stuck read fails when it goes away, other reads are unaffected', async () => {
       const blocks = 32;
       const seed = 5n << 40n;
-      const mounted = await FaultFs.mount(helper, blocks, seed, ['--read-hang', '9']);
+      const mounted = await FaultFs.mount(helper, blocks, seed, ['--read-hang', '9', '--hang-limit', String(HANG_LIMIT)]);
       const file = await open(mounted.file, 'r+', { ring: ring() });
       let closeOutcome: NodeJS.ErrnoException | undefined;
       try {
+        const events: string[] = [];
         const stuck = file.readAt(allocAligned(BLOCK), 9 * BLOCK);
-        const stuckOutcome = stuck.then(() => undefined, (error: NodeJS.ErrnoException) => error);
+        const stuckOutcome = stuck.then(() => undefined, (error: NodeJS.ErrnoException) => error)
+          .finally(() => events.push('the stuck read ended'));
         await mounted.waitFor((line) => line === `hang read ${9 * BLOCK} ${BLOCK}`);
         // While it is stuck, the other blocks of the same file still read, through the same ring.
         const buffers = Array.from({ length: blocks }, () => allocAligned(BLOCK));
@@ -351,10 +360,12 @@ describe('device faults injected by a FUSE filesystem', function () {
         expect(await Promise.all(others.map((b) => file.readAt(buffers[b], b * BLOCK)))).to.deep.equal(
           others.map(() => BLOCK));
         for (const b of others) expect(checkPattern(buffers[b], b * BLOCK, seed), `block ${b}`).to.equal(-1);
+        events.push('the other reads completed');
         expect(ring().stats().inFlight).to.equal(1);
         // The device goes away (its daemon is killed): the kernel ends the stuck request.
         mounted.child.kill('SIGKILL');
         const error = await stuckOutcome;
+        expect(events).to.deep.equal(['the other reads completed', 'the stuck read ended']);
         expect(error, 'the stuck read resolved').to.be.instanceOf(Error);
         expect(error!.code).to.equal('ECONNABORTED');
         expect(error!.syscall).to.equal('read');
@@ -376,17 +387,23 @@ describe('device faults injected by a FUSE filesystem', function () {
       // Without FUSE_ASYNC_DIO the kernel waits for the device inside
       // io_submit(2) / io_uring_enter(2), so the thread that submits is stuck
       // until the device answers. inlineMax 0 makes that the ring's own thread.
-      const mounted = await FaultFs.mount(helper, 8, 6n, ['--read-hang', '2', '--sync-dio']);
+      const mounted = await FaultFs.mount(helper, 8, 6n,
+        ['--read-hang', '2', '--sync-dio', '--hang-limit', String(HANG_LIMIT)]);
       const stuckRing = new Ring({ engine, entries: 8, inlineMax: 0 });
       try {
         const file = await open(mounted.file, 'r+', { ring: stuckRing });
-        const stuck = file.readAt(allocAligned(BLOCK), 2 * BLOCK).then(() => undefined, (e: NodeJS.ErrnoException) => e);
+        const events: string[] = [];
+        const stuck = file.readAt(allocAligned(BLOCK), 2 * BLOCK).then(() => undefined, (e: NodeJS.ErrnoException) => e)
+          .finally(() => events.push('the stuck read ended'));
         // Reading the daemon's line needs the event loop; so does I/O on another ring.
         await mounted.waitFor((line) => line === `hang read ${2 * BLOCK} ${BLOCK}`);
         await roundTrip(ring(), engine);
+        events.push('I/O on another ring completed');
         expect(stuckRing.stats().inFlight).to.equal(1);
         mounted.child.kill('SIGKILL');
         const error = await stuck;
+        // A blocked event loop would have run nothing until the daemon ended the hang by itself.
+        expect(events).to.deep.equal(['I/O on another ring completed', 'the stuck read ended']);
         expect(error, 'the stuck read resolved').to.be.instanceOf(Error);
         expect(error).to.include({ code: 'ECONNABORTED', syscall: 'read', path: mounted.file });
         await file.close().catch(() => undefined); // ENOTCONN: the device is gone (see above)
