@@ -84,7 +84,7 @@ class FaultFs {
   waitFor(match: (line: string) => boolean): Promise<void> {
     return new Promise((resolve, reject) => {
       this.#waiters.push({ match, resolve });
-      void this.#exited.then(() => reject(new Error(`fault-fs exited (${this.child.exitCode ?? this.child.signalCode}): ${this.#stderr}`)));
+      void this.#exited.then(() => reject(new Error(`fault-fs exited (${this.child.exitCode ?? this.child.signalCode}): ${this.#stderr.trim()}`)));
     });
   }
 
@@ -162,14 +162,23 @@ describe('device faults injected by a FUSE filesystem', function () {
   }
 
   let helper = '';
-  before(function () {
-    const built = buildFaultFs();
-    if ('reason' in built) {
-      // Mocha has no skip message; say why on the console, then skip every test below.
-      console.log(`      (skipped: ${built.reason})`);
+  before(async function () {
+    // Mocha has no skip message; say why on the console, then skip every test below.
+    const skip = (why: string): void => {
+      console.log(`      (skipped: ${why})`);
       this.skip();
-    }
+    };
+    const built = buildFaultFs();
+    if ('reason' in built) return skip(built.reason);
     helper = built.path;
+    // A container may refuse mount(2) even to root.
+    try {
+      await (await FaultFs.mount(helper, 1, 0n, [])).stop();
+    } catch (error) {
+      return skip(`cannot mount a FUSE filesystem here: ${(error as Error).message}`);
+    } finally {
+      await Promise.all(all.splice(0).map((mounted) => mounted.stop()));
+    }
   });
 
   afterEach(async () => {
