@@ -3,7 +3,7 @@
 # UndefinedBehaviorSanitizer, with LeakSanitizer on in every Node process.
 #
 #   scripts/test-asan.sh                 # the whole suite, as npm test runs it
-#   scripts/test-asan.sh --no-config --timeout 120000 --expose-gc build/test/30.*.test.js
+#   scripts/test-asan.sh --no-config -n expose-gc --timeout 120000 build/test/30.*.test.js
 #
 # Arguments go to mocha. The sanitized addon is built in a copy of the
 # package (ODIRECT_ASAN_DIR, default build/asan), so build/Release stays as
@@ -31,6 +31,10 @@ node_modules/.bin/tsc -p test
 
 # dist/ loads ../build/<type>/odirect.node from its own real path, so the
 # copy needs real files (a symlink would lead back to build/Release).
+if [ -e "$out" ] && [ ! -e "$out/sanitizer-options" ] && [ ! -e "$out/build.log" ]; then
+  echo "test-asan: $out exists and is not a previous run's copy; not removing it" >&2
+  exit 1
+fi
 rm -rf "$out"
 mkdir -p "$out"
 cp -a package.json binding.gyp index.mjs .mocharc.json addon lib scripts test dist "$out"/
