@@ -1,8 +1,7 @@
 import { expect } from 'chai';
-import childProcess = require('child_process');
 import fs = require('fs');
-import { open, allocAligned, Ring } from 'odirect';
-import { forEachEngine, SHM_DIR, DISK_DIR, tempPath, cleanup } from './helpers';
+import { open, allocAligned } from 'odirect';
+import { forEachEngine, SHM_DIR, tempPath, cleanup, heldReadFifo } from './helpers';
 
 const BLOCK = 4096;
 
@@ -44,21 +43,15 @@ describe('ring.stats() latency of an op the kernel holds (io_uring, a FIFO)', ()
   after(cleanup);
 
   it('records at least the time the op was held', async function () {
-    let ring: Ring;
-    try {
-      ring = new Ring({ engine: 'io_uring' });
-    } catch {
-      this.skip();  // no io_uring on this machine
-    }
-    const fifo = tempPath(DISK_DIR, 'fifo');
-    childProcess.execFileSync('mkfifo', [fifo]);
-    const file = await open(fifo, 'r+', { ring: ring!, direct: false });
+    const held = await heldReadFifo();
+    if (held === null) this.skip();  // no io_uring on this machine
+    const { ring, file } = held!;
     const buffer = allocAligned(BLOCK);
     const pending = file.readAt(buffer, 0);
     await new Promise((resolve) => setTimeout(resolve, 100));
     fs.writeSync(file.fd, 'x');
     expect(await pending).to.equal(1);
-    const { latency } = ring!.stats();
+    const { latency } = ring.stats();
     expect(latency.count).to.equal(1);
     // The op waited about 100 ms for its byte (libuv's timers count whole
     // milliseconds, so allow one).
@@ -66,6 +59,6 @@ describe('ring.stats() latency of an op the kernel holds (io_uring, a FIFO)', ()
     expect(latency.p50).to.be.at.least(99_000);
     expect(latency.p50).to.be.at.most(latency.max);
     await file.close();
-    await ring!.close();
+    await ring.close();
   });
 });

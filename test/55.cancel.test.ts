@@ -1,11 +1,10 @@
 import { expect } from 'chai';
-import childProcess = require('child_process');
 import events = require('events');
 import fs = require('fs');
 import { open, allocAligned, Ring, DirectFile } from 'odirect';
 import {
   forEachEngine, DISK_DIR, SHM_DIR, tempPath, cleanup, fillPattern,
-  checkPattern, rejectionOf,
+  checkPattern, rejectionOf, heldReadFifo,
 } from './helpers';
 
 const BLOCK = 4096;
@@ -204,25 +203,12 @@ describe('cancellation of ops the ring\'s submission thread holds (aio)', () => 
 // Only io_uring can hold a read on a FIFO: aio would block io_submit on it,
 // and the threadpool's pread(2) refuses it (ESPIPE).
 describe('cancellation of a read the kernel holds (io_uring, a FIFO with no data)', () => {
-  let fifo: string;
-  let ring: Ring;
-  before(function () {
-    try {
-      ring = new Ring({ engine: 'io_uring' });
-    } catch {
-      this.skip();  // no io_uring on this machine
-    }
-    fifo = tempPath(DISK_DIR, 'fifo');
-    childProcess.execFileSync('mkfifo', [fifo]);
-  });
-  after(async () => {
-    await ring?.close();
-    cleanup();
-  });
+  after(cleanup);
 
-  it('cancels it in the kernel: AbortError, where "engine", and the FIFO works afterwards', async () => {
-    // O_RDWR: a FIFO opened for both never blocks in open(2).
-    const file = await open(fifo, 'r+', { ring, direct: false });
+  it('cancels it in the kernel: AbortError, where "engine", and the FIFO works afterwards', async function () {
+    const held = await heldReadFifo();
+    if (held === null) this.skip();  // no io_uring on this machine
+    const { ring, file } = held!;
     const controller = new AbortController();
     const pending = file.readAt(allocAligned(BLOCK), 0, { signal: controller.signal });
     setTimeout(() => controller.abort(), 50);
@@ -235,5 +221,6 @@ describe('cancellation of a read the kernel holds (io_uring, a FIFO with no data
     expect(await next).to.equal(5);
     expect(buffer.subarray(0, 5).toString()).to.equal('after');
     await file.close();
+    await ring.close();
   });
 });

@@ -1,8 +1,7 @@
 import { expect } from 'chai';
-import childProcess = require('child_process');
 import fs = require('fs');
 import { open, allocAligned, Ring, DirectFile } from 'odirect';
-import { forEachEngine, SHM_DIR, DISK_DIR, tempPath, cleanup, fillPattern, checkPattern } from './helpers';
+import { forEachEngine, SHM_DIR, tempPath, cleanup, fillPattern, checkPattern, heldReadFifo } from './helpers';
 
 const SIZE = 1 << 20;
 
@@ -84,15 +83,9 @@ describe('a V8-owned buffer transferred and collected while the kernel holds the
   after(cleanup);
 
   it('completes into memory kept alive for it, and the process goes on', async function () {
-    let ring: Ring;
-    try {
-      ring = new Ring({ engine: 'io_uring' });
-    } catch {
-      this.skip();  // no io_uring on this machine
-    }
-    const fifo = tempPath(DISK_DIR, 'fifo');
-    childProcess.execFileSync('mkfifo', [fifo]);
-    const file = await open(fifo, 'r+', { ring: ring!, direct: false });
+    const held = await heldReadFifo();
+    if (held === null) this.skip();  // no io_uring on this machine
+    const { ring, file } = held!;
     let view: Uint8Array | null = new Uint8Array(4096);
     const pending = file.readAt(view, 0);
     structuredClone(view.buffer, { transfer: [view.buffer as ArrayBuffer] });
@@ -109,6 +102,6 @@ describe('a V8-owned buffer transferred and collected while the kernel holds the
     expect(await next).to.equal(4);
     expect(check.subarray(0, 4).toString()).to.equal('next');
     await file.close();
-    await ring!.close();
+    await ring.close();
   });
 });

@@ -2,7 +2,8 @@
 import fs = require('fs');
 import os = require('os');
 import path = require('path');
-import { Ring, ENGINES, EngineName, ErrnoError, defaultRing } from 'odirect';
+import childProcess = require('child_process');
+import { Ring, ENGINES, EngineName, ErrnoError, defaultRing, DirectFile, open } from 'odirect';
 
 /** The engines that start on this machine, probed once. */
 export const availableEngines: EngineName[] = ENGINES.filter((engine) => {
@@ -126,4 +127,23 @@ export function expectBytes(actual: Buffer, expected: Buffer, what: string): voi
   if (actual.length !== expected.length) throw new Error(`${what}: ${actual.length} bytes, expected ${expected.length}`);
   const differs = actual.findIndex((byte, i) => byte !== expected[i]);
   if (differs !== -1) throw new Error(`${what}: byte ${differs} is ${actual[differs]}, expected ${expected[differs]}`);
+}
+
+/**
+ * A FIFO with no data, opened through the page cache on a new io_uring ring:
+ * a read on it stays in the kernel until something is written. null where
+ * io_uring cannot start (only io_uring can hold such a read: aio would block
+ * io_submit, and the pool's pread(2) refuses a FIFO). Close both when done.
+ */
+export async function heldReadFifo(): Promise<{ ring: Ring; file: DirectFile } | null> {
+  let ring: Ring;
+  try {
+    ring = new Ring({ engine: 'io_uring' });
+  } catch {
+    return null;
+  }
+  const fifo = tempPath(DISK_DIR, 'fifo');
+  childProcess.execFileSync('mkfifo', [fifo]);
+  // O_RDWR: a FIFO opened for both never blocks in open(2).
+  return { ring, file: await open(fifo, 'r+', { ring, direct: false }) };
 }
