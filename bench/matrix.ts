@@ -321,29 +321,19 @@ async function odirectContender(job: Job, label: string, ring: Ring): Promise<Co
   const write = job.workload.op === 'write';
   const file: DirectFile = await open(job.file, write ? 'r+' : 'r', { ring });
   const { bs } = job.workload;
-  const reader: Worker = async (buffer, nextOffset, turn, last, index) => {
+  // One loop for both: the op is chosen once, not per call.
+  const op = write ? (b: Buffer, at: number) => file.writeAt(b, at) : (b: Buffer, at: number) => file.readAt(b, at);
+  const worker: Worker = async (buffer, nextOffset, turn, last, index) => {
     let ops = 0;
     while (turn.running) {
       const offset = nextOffset();
-      const bytes = await file.readAt(buffer, offset);
+      const bytes = await op(buffer, offset);
       if (bytes !== bs) throw shortOp(job, bytes, offset);
       last[index] = offset;
       ops++;
     }
     return ops;
   };
-  const writer: Worker = async (buffer, nextOffset, turn, last, index) => {
-    let ops = 0;
-    while (turn.running) {
-      const offset = nextOffset();
-      const bytes = await file.writeAt(buffer, offset);
-      if (bytes !== bs) throw shortOp(job, bytes, offset);
-      last[index] = offset;
-      ops++;
-    }
-    return ops;
-  };
-  const worker = write ? writer : reader;
   const run = async (round: number, seconds: number): Promise<Sample> => {
     const before: RingStats = ring.stats();
     const { ops, seconds: elapsed, cpuUs } = await timedTurn(job, round, seconds, worker);

@@ -719,6 +719,9 @@ export class Ring {
   }
 
   #credentialsError(code: number, target: OpTarget | null): ErrnoError {
+    // The default ring replaces itself: the next defaultRing() makes a new
+    // one (its files keep this one, which refuses them with EPERM).
+    if (defaultRingInstance === this) defaultRingInstance = undefined;
     return errnoError(1, SYSCALLS[code],
       `the process changed its user or groups after this ring was made, and ${this.engine} would run ` +
       'the request with the old rights; make a new Ring (the default ring replaces itself)', target?.path);
@@ -771,11 +774,6 @@ let defaultRingInstance: Ring | undefined;
 
 /** The current environment's ring, created on first use. */
 export function defaultRing(): Ring {
-  if (defaultRingInstance !== undefined && !defaultRingInstance.closed && defaultRingInstance.credentialsChanged) {
-    // It refuses every op now, with EPERM, for the files still open on it;
-    // it is collected once they are gone.
-    defaultRingInstance = undefined;
-  }
   if (defaultRingInstance === undefined || defaultRingInstance.closed) defaultRingInstance = new Ring();
   return defaultRingInstance;
 }
