@@ -23,7 +23,8 @@ export interface RingOptions {
   engine?: EngineName | 'auto';
   /**
    * Ops handed over together. JS hands queued ops to the engine every
-   * `submitBatch` ops and at the end of each tick, and the submission thread
+   * `submitBatch` ops and at the end of each tick (and the first op queued
+   * after a batch of completions at once), and the submission thread
    * submits them in chunks of this size, so that the kernel gets work while
    * JS is still settling a batch of completions. Default 8.
    */
@@ -613,6 +614,10 @@ export class Ring {
 
   /** Called by the addon with `count` (id, result) pairs in #results. */
   #onComplete(count: number): void {
+    // The first op queued from here on (by a caller's callback) is handed
+    // over at once, with those already pending: at depth the device is idle
+    // until a re-issued read reaches it (docs/benchmarks.md).
+    if (this.#pendingCount < this.#submitBatch - 1) this.#pendingCount = this.#submitBatch - 1;
     const results = this.#results;
     for (let i = 0; i < count; i++) {
       const id = results[2 * i];

@@ -196,6 +196,44 @@ describe('queueing', function () {
         await ring.close();
       }
     });
+
+    it('settles the first few of a burst of completions first, and hands the first op re-issued from them over at once', async () => {
+      const ring = new Ring({ engine, entries: 64 });
+      try {
+        const file = await open(patternFile, 'r', { ring });
+        const count = 64;
+        const buffer = allocAligned(count * block);
+        let completedAtFirst = -1;
+        let handedOverAtOnce = -1;
+        let reissued: Promise<number> | undefined;
+        const promises: Promise<number>[] = [];
+        for (let i = 0; i < count; i++) {
+          promises.push(file.readAt(buffer.subarray(i * block, (i + 1) * block), i * block).then((bytes) => {
+            if (reissued === undefined) {
+              completedAtFirst = ring.stats().completed;
+              const before = ring.stats().submittedInline;
+              reissued = file.readAt(allocAligned(block), 0);
+              handedOverAtOnce = ring.stats().submittedInline - before;
+            }
+            return bytes;
+          }));
+        }
+        // Every read is done before JS gets to see any of them.
+        process.nextTick(() => busy(200));
+        const bytes = await Promise.all(promises);
+        expect(await reissued).to.equal(block);
+        await file.close();
+        expect(bytes.every((n) => n === block)).to.equal(true);
+        expect(checkPattern(buffer, 0)).to.equal(-1);
+        expect(ring.stats().completed).to.equal(count + 1);
+        // The first callbacks ran after at most four of the 64 were settled...
+        expect(completedAtFirst).to.be.within(1, 4);
+        // ...and the read one of them issued reached the engine before the callback returned.
+        expect(handedOverAtOnce).to.equal(1);
+      } finally {
+        await ring.close();
+      }
+    });
   });
 
   forEachEngine('mixed and failing ops', ({ engine }) => {
