@@ -21,12 +21,17 @@ interface Report {
     date: string; kernel: string; node: string; fio: string | null; cpus: number; defaultEngine: string;
     uvThreadpoolSize: string; device: { name: string; filesystem: string | null } | null;
   };
-  config: { bs: number; iodepth: number; seconds: number; rounds: number };
+  config: { bs: number; iodepth: number; seconds: number; rounds: number; file?: string };
   baselines: string[];
   summary: Summary[];
 }
 
 const COLORS: Record<string, string> = { odirect: '#2f6db5', 'fs.promises': '#8c8c8c', fio: '#d0822a' };
+
+/** Where the file lies: its block device and filesystem, or its path when it has no device (tmpfs). */
+function place(device: { name: string; filesystem: string | null } | null | undefined, file = 'the file'): string {
+  return device ? `${device.name} (${device.filesystem ?? 'unknown filesystem'})` : `${file}, no block device`;
+}
 
 function escape(text: string): string {
   return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
@@ -68,7 +73,7 @@ export function chart(report: Report): string {
     `odirect = the default ring (${machine.defaultEngine}); fs.promises on an O_DIRECT descriptor, libuv pool ` +
       `${machine.uvThreadpoolSize.startsWith('unset') ? 'at its default (4 threads)' : `of ${machine.uvThreadpoolSize}`}.`,
     `${machine.date.slice(0, 10)}, Linux ${machine.kernel}, Node ${machine.node}, ${machine.fio ?? 'no fio'}, ` +
-      `${machine.cpus} CPUs, ${machine.device?.name ?? '?'} (${machine.device?.filesystem ?? '?'}). A shared, noisy machine.`,
+      `${machine.cpus} CPUs, ${place(machine.device, config.file)}. A shared, noisy machine.`,
   ];
   parts.push(`<text x="12" y="22" font-size="15" font-weight="bold">` +
     `${escape(`${config.bs / 1024} KiB random reads, queue depth ${config.iodepth}: IOPS`)}</text>`);
