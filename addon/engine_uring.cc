@@ -25,19 +25,15 @@ class UringEngine final : public Engine {
   }
 
   int Init(const EngineOptions& options) {
-    io_uring_params params;
-    memset(&params, 0, sizeof(params));
     // The CQ holds twice the SQ so that the JS side's cap (entries in flight)
     // can never overflow it.
-    params.flags = IORING_SETUP_CQSIZE;
-    params.cq_entries = 2 * options.entries;
+    unsigned flags = IORING_SETUP_CQSIZE;
     if (options.sqpoll_idle_ms > 0) {
       // A kernel thread takes entries off the SQ as they are written, so
       // submitting costs no system call while it is awake; it sleeps after
       // sq_thread_idle ms without work. Opt-in: on a 2-core machine it
       // competes with JS for a core (docs/benchmarks.md).
-      params.flags |= IORING_SETUP_SQPOLL;
-      params.sq_thread_idle = options.sqpoll_idle_ms;
+      flags |= IORING_SETUP_SQPOLL;
       sqpoll_ = true;
     } else {
       // The kernel runs an op's completion work (posting its CQE) when the
@@ -47,16 +43,18 @@ class UringEngine final : public Engine {
       // were 29 % of the JS thread's samples; QD 64 went from 309 k to 531 k
       // reads/s, the disk stayed the same (docs/benchmarks.md). Linux 5.19;
       // an older kernel refuses the flag, and the ring is made without it.
-      params.flags |= IORING_SETUP_COOP_TASKRUN;
+      flags |= IORING_SETUP_COOP_TASKRUN;
     }
-    unsigned flags = params.flags;
-    int ret = io_uring_queue_init_params(options.entries, &ring_, &params);
-    if (ret == -EINVAL && (flags & IORING_SETUP_COOP_TASKRUN) != 0) {
+    io_uring_params params;
+    auto setup = [&](unsigned with) {
       memset(&params, 0, sizeof(params));
-      params.flags = flags & ~IORING_SETUP_COOP_TASKRUN;
+      params.flags = with;
       params.cq_entries = 2 * options.entries;
-      ret = io_uring_queue_init_params(options.entries, &ring_, &params);
-    }
+      params.sq_thread_idle = options.sqpoll_idle_ms;
+      return io_uring_queue_init_params(options.entries, &ring_, &params);
+    };
+    int ret = setup(flags);
+    if (ret == -EINVAL && (flags & IORING_SETUP_COOP_TASKRUN) != 0) ret = setup(flags & ~IORING_SETUP_COOP_TASKRUN);
     if (ret < 0) return ret;
     ring_ready_ = true;
     features_ = params.features;
