@@ -73,9 +73,9 @@ class Engine {
   // for now (the caller waits for completions, then tries again).
   virtual int Submit(const Op* ops, int count, std::vector<Completion>* failed) = 0;
 
-  // A descriptor that becomes readable when completions may be ready. Reap()
-  // resets it before it looks, so a completion that lands after the look
-  // makes it readable again.
+  // An eventfd that becomes readable when completions may be ready. Reap()
+  // leaves it alone: the Ring resets it (one read) before a look, so that a
+  // completion that lands after that look makes it readable again.
   virtual int CompletionFd() const = 0;
 
   // Copies ready completions to `out` (at most `max`) and returns how many,

@@ -174,9 +174,6 @@ class AioEngine final : public Engine {
   }
 
   int Reap(Completion* out, int max, bool wait) override {
-    uint64_t value;
-    ssize_t ignored = read(completion_fd_, &value, sizeof(value));  // reset before looking
-    (void)ignored;
     int limit = std::min<int>(max, static_cast<int>(events_.size()));
     int got = UserReap(limit);
     if (got == 0 && (wait || !user_ring_)) {

@@ -74,9 +74,6 @@ class ThreadpoolEngine final : public Engine {
   }
 
   int Reap(Completion* out, int max, bool wait) override {
-    uint64_t value;
-    ssize_t ignored = read(completion_fd_, &value, sizeof(value));  // reset before looking
-    (void)ignored;
     std::unique_lock<std::mutex> lock(mu_);
     if (wait) done_cv_.wait(lock, [this] { return !done_.empty(); });
     int n = 0;

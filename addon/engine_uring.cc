@@ -196,9 +196,6 @@ class UringEngine final : public Engine {
   }
 
   int Reap(Completion* out, int max, bool wait) override {
-    uint64_t count;
-    ssize_t ignored = read(completion_fd_, &count, sizeof(count));  // reset before looking
-    (void)ignored;
     if (wait) {
       // Teardown: what an earlier submit left in the SQ (EAGAIN, EBUSY) is
       // submitted too, or the wait for it would never end.

@@ -126,6 +126,8 @@ class Ring {
   static void OnEnvCleanup(napi_async_cleanup_hook_handle handle, void* arg);
   void Deliver();                                             // JS thread
   bool CallJs(size_t count);                                  // JS thread
+  // Reads the engine's completion eventfd to zero (JS thread).
+  void ResetCompletionFd();
   void Unpin(uint32_t id);                                    // JS thread
   void SetActive(bool active);                                // JS thread
   void HandOverRetries();  // JS thread: ops the engine took inline but needs submitted again
