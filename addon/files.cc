@@ -64,6 +64,7 @@ static_assert(offsetof(KernelStatx, stx_atomic_write_unit_max_opt) == 0xb8, "as 
 
 constexpr unsigned kStatxDioAlign = 0x00002000U;     // STATX_DIOALIGN, Linux 6.1
 constexpr unsigned kStatxWriteAtomic = 0x00010000U;  // STATX_WRITE_ATOMIC, Linux 6.11
+constexpr uint64_t kBdevMagic = 0x62646576;            // BDEVFS_MAGIC, include/uapi/linux/magic.h
 #ifndef AT_EMPTY_PATH
 #define AT_EMPTY_PATH 0x1000
 #endif
@@ -132,6 +133,9 @@ int ProbeAtomicWrite(int fd, AtomicWrite* out) {
   struct statfs fs;
   if (fstatfs(fd, &fs) != 0) return -errno;
   out->filesystem = static_cast<uint64_t>(fs.f_type);
+  // A block device's node lies on devtmpfs; what counts is the device itself.
+  struct stat st;
+  if (fstat(fd, &st) == 0 && S_ISBLK(st.st_mode)) out->filesystem = kBdevMagic;
   KernelStatx stx;
   memset(&stx, 0, sizeof(stx));
   // A kernel before 6.11 ignores the bit it does not know, and leaves it out

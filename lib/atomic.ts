@@ -34,7 +34,7 @@ const FILESYSTEMS = new Map<number, string>([
   [0xef53, 'ext4'], [0x58465342, 'xfs'], [0x9123683e, 'btrfs'], [0x01021994, 'tmpfs'], [0xf2f52010, 'f2fs'],
   [0xca451a4e, 'bcachefs'], [0x794c7630, 'overlayfs'], [0x6969, 'nfs'], [0x65735546, 'fuse'], [0x2fc12fc1, 'zfs'],
   [0x9fa0, 'proc'], [0x62656572, 'sysfs'], [0x858458f6, 'ramfs'], [0x4d44, 'vfat'], [0x2011bab0, 'exfat'],
-  [0x7366746e, 'ntfs3'], [0x62646576, 'bdev'], [0xff534d42, 'cifs'], [0xfe534d42, 'smb2'], [0x00c36400, 'ceph'],
+  [0x7366746e, 'ntfs3'], [0x62646576, 'the block device'], [0xff534d42, 'cifs'], [0xfe534d42, 'smb2'], [0x00c36400, 'ceph'],
   [0x73717368, 'squashfs'], [0xe0f5e1e2, 'erofs'], [0x3153464a, 'jfs'], [0x52654973, 'reiserfs'],
 ]);
 
@@ -55,11 +55,15 @@ export function atomicWriteInfo(native: NativeAtomicWrite, direct: boolean, mode
   const [min, max, maxSegments, maxOptimized, reported, type] = native;
   const filesystem = filesystemName(type);
   if (reported === 0) {
-    return {
-      limits: null, filesystem,
-      reason: `Linux ${binding.kernelRelease() ?? '(unknown release)'} does not report atomic write units ` +
-        '(statx STATX_WRITE_ATOMIC and RWF_ATOMIC came in Linux 6.11)',
-    };
+    const release = binding.kernelRelease() ?? '';
+    const [major, minor] = release.split('.').map((part) => Number.parseInt(part, 10));
+    if (major < 6 || (major === 6 && minor < 11)) {
+      return {
+        limits: null, filesystem,
+        reason: `Linux ${release} has no untorn writes (statx STATX_WRITE_ATOMIC and RWF_ATOMIC came in Linux 6.11)`,
+      };
+    }
+    return { limits: null, filesystem, reason: `${filesystem} does not report atomic write units (statx STATX_WRITE_ATOMIC); ${WHAT_IS_NEEDED}` };
   }
   if (min === 0 || max === 0) {
     return { limits: null, filesystem, reason: `${filesystem} reports no atomic write unit for it (statx STATX_WRITE_ATOMIC: 0); ${WHAT_IS_NEEDED}` };

@@ -61,7 +61,7 @@ export interface OpenOptions {
 
 export type PathLike = string | Buffer | URL;
 
-function toPath(path: unknown): string {
+export function toPath(path: unknown): string {
   if (typeof path === 'string') {
     if (path.includes('\0')) throw invalidArgValue('path', 'must be a string without null bytes', path);
     return path;

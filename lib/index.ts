@@ -9,7 +9,7 @@ export { Ring, defaultRing, ENGINES } from './ring';
 export type { EngineName, RingOptions, RingStats, LatencyStats, EngineAttempt } from './ring';
 export type { ErrnoError, AbortError, AbortedWhere } from './errors';
 export { probe } from './probe';
-export type { ProbeReport, EngineReport } from './probe';
+export type { ProbeReport, EngineReport, PathProbe } from './probe';
 export { BufferPool } from './pool';
 export type { BufferPoolOptions } from './pool';
 export type { ReadRange, ReadOptions, ReadManyOptions } from './ranges';

@@ -8,7 +8,8 @@
 import { expect } from 'chai';
 import fs = require('fs');
 import path = require('path');
-import { allocAligned, atomicWriteOf, BufferPool, open, writeAt } from 'odirect';
+import { spawnSync } from 'child_process';
+import { allocAligned, atomicWriteOf, BufferPool, open, probe, writeAt } from 'odirect';
 import { checkPattern, cleanup, DISK_DIR, fillPattern, forEachEngine, rejectionOf, tempPath, xfsLoopFixture } from './helpers';
 
 const KiB = 1024;
@@ -18,6 +19,22 @@ const { O_RDWR, O_DIRECT, O_CREAT } = fs.constants;
 describe('untorn writes on XFS over a loop device', function () {
   this.timeout(120_000);
   const mountPoint = xfsLoopFixture();
+
+  it('probe(path) and odirect probe PATH give the range, for the directory and for a file in it', async () => {
+    const report = await probe(mountPoint());
+    expect(report.path).to.include({ path: mountPoint(), filesystem: 'xfs', uncached: true });
+    const limits = report.path!.atomicWrite!;
+    expect(limits.min).to.equal(4096);
+    const target = path.join(mountPoint(), 'probed');
+    fs.writeFileSync(target, 'x');
+    expect((await probe(target)).path!.atomicWrite).to.deep.equal(limits);
+    const cli = path.join(path.dirname(require.resolve('odirect/package.json')), 'dist', 'cli', 'main.js');
+    const run = spawnSync(process.execPath, [cli, 'probe', mountPoint()], { encoding: 'utf8', timeout: 60_000 });
+    expect(run.status, run.stderr).to.equal(0);
+    expect(run.stdout).to.match(new RegExp(`^untorn +${limits.min} to ${limits.max} bytes, ${limits.maxSegments} buffers? \\(RWF_ATOMIC with O_DIRECT`, 'm'));
+    expect(fs.readdirSync(mountPoint()).filter((name) => name.startsWith('.odirect-probe-'))).to.deep.equal([]);
+    expect((await rejectionOf(probe(7 as never))).code).to.equal('ERR_INVALID_ARG_TYPE');
+  });
 
   forEachEngine('RWF_ATOMIC', ({ ring, engine }) => {
     const fileFor = (label: string): string => path.join(mountPoint(), `${engine}-${label}`);
