@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 #include <string>
 
@@ -228,7 +229,10 @@ class RingWrap : public Napi::ObjectWrap<RingWrap> {
       AlignedBlock* block = BlockOf(data, byte_offset);
       ring_->Pin(op.id, block);
       if (block == nullptr && length > 0) ring_->Hold(op.id, BackingStoreOf(buffer));
-      if (block != nullptr && block->fixed_owner == ring_->serial()) {
+      // Not for an untorn write: the kernel takes RWF_ATOMIC only on user
+      // memory (generic_atomic_write_valid wants an ITER_UBUF), and answers
+      // EINVAL to WRITE_FIXED, whose pages come as a bvec.
+      if (block != nullptr && block->fixed_owner == ring_->serial() && (op.rw_flags & kRwfAtomic) == 0) {
         op.buf_index = block->fixed_index;
         ring_->CountFixed();
       }
@@ -476,11 +480,26 @@ Napi::Value JsAllocAligned(const Napi::CallbackInfo& info) {
   return Napi::Value(env, buffer);
 }
 
-// openFile(path, flags, mode, callback(fdOrErrno, memoryAlign, offsetAlign, source))
+// [unitMin, unitMax, segmentsMax, unitMaxOpt, reported, filesystem]: an AtomicWrite for JS.
+Napi::Array AtomicWriteArray(Napi::Env env, const AtomicWrite& atomic) {
+  Napi::Array out = Napi::Array::New(env, 6);
+  out.Set(0u, Napi::Number::New(env, atomic.unit_min));
+  out.Set(1u, Napi::Number::New(env, atomic.unit_max));
+  out.Set(2u, Napi::Number::New(env, atomic.segments_max));
+  out.Set(3u, Napi::Number::New(env, atomic.unit_max_opt));
+  out.Set(4u, Napi::Number::New(env, atomic.reported));
+  out.Set(5u, Napi::Number::New(env, static_cast<double>(atomic.filesystem)));
+  return out;
+}
+
+// openFile(path, flags, mode, callback(fdOrErrno, memoryAlign, offsetAlign, source, atomicWrite, dontcache),
+//          uncached): with `uncached`, the descriptor must take RWF_DONTCACHE, or the open fails
+//          (dontcache -EOPNOTSUPP).
 class OpenWorker : public Napi::AsyncWorker {
  public:
-  OpenWorker(Napi::Function callback, std::string path, int flags, int mode)
-      : Napi::AsyncWorker(callback, "odirect:open"), path_(std::move(path)), flags_(flags), mode_(mode) {}
+  OpenWorker(Napi::Function callback, std::string path, int flags, int mode, bool uncached)
+      : Napi::AsyncWorker(callback, "odirect:open"), path_(std::move(path)), flags_(flags), mode_(mode),
+        uncached_(uncached) {}
 
   void Execute() override {
     fd_ = open(path_.c_str(), flags_ | O_CLOEXEC, mode_);
@@ -489,6 +508,8 @@ class OpenWorker : public Napi::AsyncWorker {
       return;
     }
     int ret = ProbeAlignment(fd_, &alignment_);
+    if (ret == 0) ret = ProbeAtomicWrite(fd_, &atomic_);
+    if (ret == 0 && uncached_) ret = dontcache_ = ProbeUncached();
     if (ret < 0) {
       close(fd_);
       fd_ = ret;
@@ -499,21 +520,40 @@ class OpenWorker : public Napi::AsyncWorker {
     Napi::Env env = Env();
     if (fd_ >= 0) Environment::For(env)->Track(fd_);
     Callback().Call({Napi::Number::New(env, fd_), Napi::Number::New(env, alignment_.memory),
-                     Napi::Number::New(env, alignment_.offset), Napi::Number::New(env, alignment_.source)});
+                     Napi::Number::New(env, alignment_.offset), Napi::Number::New(env, alignment_.source),
+                     AtomicWriteArray(env, atomic_), Napi::Number::New(env, dontcache_)});
   }
 
  private:
+  // The probe reads, so a descriptor open for writing only is probed through
+  // a second one, open for reading; where that cannot be had (no read
+  // permission, no /proc), the first read or write will tell.
+  int ProbeUncached() {
+    if ((flags_ & O_ACCMODE) != O_WRONLY) return ProbeDontcache(fd_);
+    char self[64];
+    snprintf(self, sizeof(self), "/proc/self/fd/%d", fd_);
+    int reader = open(self, O_RDONLY | O_CLOEXEC);
+    if (reader < 0) return 0;
+    int ret = ProbeDontcache(reader);
+    close(reader);
+    return ret;
+  }
+
   std::string path_;
   int flags_;
   int mode_;
+  bool uncached_;
   int fd_ = -1;
+  int dontcache_ = 0;
   Alignment alignment_ = {0, 0, kAlignDefault};
+  AtomicWrite atomic_ = {0, 0, 0, 0, 0, 0};
 };
 
 Napi::Value JsOpenFile(const Napi::CallbackInfo& info) {
   OpenWorker* worker = new OpenWorker(info[3].As<Napi::Function>(), info[0].As<Napi::String>().Utf8Value(),
                                       info[1].As<Napi::Number>().Int32Value(),
-                                      info[2].As<Napi::Number>().Int32Value());
+                                      info[2].As<Napi::Number>().Int32Value(),
+                                      info.Length() > 4 && info[4].ToBoolean().Value());
   worker->Queue();
   return info.Env().Undefined();
 }
@@ -555,6 +595,16 @@ Napi::Value JsAlignmentOf(const Napi::CallbackInfo& info) {
   out.Set(1u, Napi::Number::New(env, alignment.offset));
   out.Set(2u, Napi::Number::New(env, alignment.source));
   return out;
+}
+
+// atomicWriteOf(fd) -> [unitMin, unitMax, segmentsMax, unitMaxOpt, reported, filesystem] | -errno.
+// Synchronous, as alignmentOf.
+Napi::Value JsAtomicWriteOf(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  AtomicWrite atomic;
+  int ret = ProbeAtomicWrite(info[0].As<Napi::Number>().Int32Value(), &atomic);
+  if (ret < 0) return Napi::Number::New(env, ret);
+  return AtomicWriteArray(env, atomic);
 }
 
 // isAligned(view, alignment) -> whether the view's first byte is at a multiple of alignment
@@ -605,6 +655,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("openFile", Napi::Function::New<JsOpenFile>(env, "openFile"));
   exports.Set("closeFile", Napi::Function::New<JsCloseFile>(env, "closeFile"));
   exports.Set("alignmentOf", Napi::Function::New<JsAlignmentOf>(env, "alignmentOf"));
+  exports.Set("atomicWriteOf", Napi::Function::New<JsAtomicWriteOf>(env, "atomicWriteOf"));
   exports.Set("isAligned", Napi::Function::New<JsIsAligned>(env, "isAligned"));
   exports.Set("liburingVersion", Napi::Function::New<JsLiburingVersion>(env, "liburingVersion"));
   exports.Set("kernelRelease", Napi::Function::New<JsKernelRelease>(env, "kernelRelease"));

@@ -34,12 +34,24 @@ export interface NativeRing {
   unregisterBuffer(index: number, buffer: Buffer | undefined): number;
 }
 
+/**
+ * What statx(STATX_WRITE_ATOMIC) says of a file (addon/files.h, AtomicWrite):
+ * unit min, unit max, segments max, unit max opt (0 where none), whether
+ * the kernel reported them at all (0 before Linux 6.11), and statfs' f_type.
+ */
+export type NativeAtomicWrite = [unitMin: number, unitMax: number, segmentsMax: number, unitMaxOpt: number,
+  reported: number, filesystem: number];
+
 export interface Binding {
   NativeRing: new (engine: string, entries: number, submitBatch: number, threads: number,
     onComplete: (count: number) => void, sqpollIdleMs: number) => NativeRing;
   allocAligned(size: number, alignment: number): Buffer | number;
+  /** With `uncached`, a descriptor that does not take RWF_DONTCACHE is closed again, and `dontcache` is -EOPNOTSUPP. */
   openFile(path: string, flags: number, mode: number,
-    callback: (fdOrErrno: number, memory: number, offset: number, source: number) => void): void;
+    callback: (fdOrErrno: number, memory: number, offset: number, source: number, atomicWrite: NativeAtomicWrite,
+      dontcache: number) => void, uncached: boolean): void;
+  /** statx(STATX_WRITE_ATOMIC) and fstatfs of an open descriptor, or -errno. */
+  atomicWriteOf(fd: number): NativeAtomicWrite | number;
   /** The process's credentials may have changed: every ring checks them at its next hand-over. */
   credentialsMayHaveChanged(): void;
   /** Closes a descriptor openFile() returned (the addon closes leftovers at teardown). */
@@ -69,6 +81,10 @@ export const OP_WRITEV = 5;
 export const OP_FALLOCATE = 6;
 /** fallocate(2) mode: allocate without changing the file size. */
 export const FALLOC_FL_KEEP_SIZE = 1;
+/** fallocate(2) mode: free the range's blocks (with FALLOC_FL_KEEP_SIZE); it reads as zeros (Linux 2.6.38). */
+export const FALLOC_FL_PUNCH_HOLE = 2;
+/** fallocate(2) mode: make the range read as zeros, keeping it allocated (Linux 3.15). */
+export const FALLOC_FL_ZERO_RANGE = 0x10;
 
 /** Buckets of the latency histogram (addon/ring.h, kLatencyBuckets): 8 per power of two of nanoseconds. */
 export const LATENCY_BUCKETS = 320;
@@ -90,3 +106,7 @@ export const MISALIGNED_MEMORY = 1;
 
 /** RWF_DSYNC from <linux/fs.h> (Linux 4.7): this write is durable when it completes. */
 export const RWF_DSYNC = 0x2;
+/** RWF_ATOMIC (Linux 6.11; not in Debian 12's headers): the write is untorn, all old or all new after a crash. */
+export const RWF_ATOMIC = 0x40;
+/** RWF_DONTCACHE (Linux 6.14; not in Debian 12's headers): buffered I/O whose pages are dropped once done. */
+export const RWF_DONTCACHE = 0x80;

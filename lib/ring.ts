@@ -8,8 +8,9 @@ import {
   binding, DROPPED, NativeRing, LATENCY_BUCKETS, MISALIGNED_MEMORY, SYSCALLS,
   OP_FALLOCATE, OP_FSYNC, OP_FDATASYNC, OP_READ, OP_READV, OP_WRITE, OP_WRITEV,
   QUEUE_ARG_CODE, QUEUE_ARG_FD, QUEUE_ARG_ID, QUEUE_ARG_LENGTH, QUEUE_ARG_MEMORY_ALIGNMENT, QUEUE_ARG_RW_FLAGS,
-  QUEUE_ARG_FILE_INDEX,
+  QUEUE_ARG_FILE_INDEX, FALLOC_FL_PUNCH_HOLE, FALLOC_FL_ZERO_RANGE, RWF_ATOMIC, RWF_DONTCACHE,
 } from './native';
+import { kernelAtomicWriteError } from './atomic';
 import { abortError, detachedError, ErrnoError, errnoError, invalidArgValue } from './errors';
 import { checkInteger } from './checks';
 
@@ -288,6 +289,7 @@ export class Ring {
   #codes: Uint8Array;
   #positions: (number | bigint)[];
   #lengths: Float64Array;
+  #flags: Int32Array;           // each op's RWF_* flags (fallocate: its mode), for retries and errors
   // Only for ops given a signal: the signal, and whether it fired (1).
   #signals: (AbortSignal | undefined)[];
   #aborting: Uint8Array;
@@ -378,6 +380,7 @@ export class Ring {
     this.#codes = new Uint8Array(entries);
     this.#positions = new Array(entries).fill(0);
     this.#lengths = new Float64Array(entries);
+    this.#flags = new Int32Array(entries);
     this.#signals = new Array(entries).fill(undefined);
     this.#aborting = new Uint8Array(entries);
   }
@@ -578,6 +581,7 @@ export class Ring {
     this.#codes[id] = code;
     this.#positions[id] = position;
     this.#lengths[id] = length;
+    this.#flags[id] = rwFlags;
     this.#submitted++;
     if (signal !== undefined) {
       // An aborted op that has an id is dropped if not yet submitted, else
@@ -658,16 +662,18 @@ export class Ring {
         this.#syncOffThread(code, target, resolve, reject);
         continue;
       } else if (result === -22 && this.engine === 'aio' && target !== null && target.direct === false &&
-        (code === OP_READ || code === OP_WRITE)) {
+        (code === OP_READ || code === OP_WRITE) && this.#flags[id] === 0) {
         // Linux AIO refuses files without read_iter/write_iter (procfs,
         // sysfs...) with EINVAL; a buffered file may be one: pread/pwrite it
-        // on libuv's pool instead.
+        // on libuv's pool instead. Not an op with RWF_* flags, which
+        // fs.read/fs.write would drop: an untorn, dsync or uncached write
+        // is never done as a plain one.
         this.#transferOffThread(code, target, buffer as ArrayBufferView, this.#positions[id], this.#lengths[id],
           resolve, reject);
         continue;
       } else {
         this.#errors++;
-        reject(this.#kernelError(-result, code, target, this.#positions[id], this.#lengths[id]));
+        reject(this.#kernelError(-result, code, target, this.#positions[id], this.#lengths[id], this.#flags[id], buffer));
       }
       target?.opSettled();
     }
@@ -733,13 +739,28 @@ export class Ring {
   }
 
   #kernelError(errno: number, code: number, target: OpTarget | null, position: number | bigint,
-    length: number): ErrnoError {
+    length: number, rwFlags = 0, buffer: unknown = undefined): ErrnoError {
     if (errno === EPERM && this.credentialsChanged) return this.#credentialsError(code, target);
     const syscall = SYSCALLS[code];
     const where = target?.path !== undefined ? `'${target.path}'` : `fd ${target?.fd ?? '?'}`;
     const transfer = code === OP_READ || code === OP_WRITE || code === OP_READV || code === OP_WRITEV;
-    let error: ErrnoError;
-    if (errno === 22 && transfer && target?.direct !== false) {
+    let error: ErrnoError | null = null;
+    if ((rwFlags & RWF_ATOMIC) !== 0 && target !== null && transfer) {
+      // Which rule of untorn writes the kernel saw broken, from what statx says now.
+      error = kernelAtomicWriteError(errno, target.fd, length, Array.isArray(buffer) ? buffer.length : 1, position,
+        target.path);
+    }
+    if (error !== null) {
+      // Said above.
+    } else if (errno === 95 && (rwFlags & RWF_DONTCACHE) !== 0 && transfer) {
+      error = errnoError(errno, syscall, `the kernel or the filesystem of ${where} does not take uncached I/O ` +
+        `(RWF_DONTCACHE, Linux 6.14+): ${syscall} of ${length} bytes at offset ${position}`, target?.path);
+    } else if (errno === 95 && code === OP_FALLOCATE) {
+      const mode = (rwFlags & FALLOC_FL_PUNCH_HOLE) !== 0 ? 'FALLOC_FL_PUNCH_HOLE (punchHole)'
+        : (rwFlags & FALLOC_FL_ZERO_RANGE) !== 0 ? 'FALLOC_FL_ZERO_RANGE (zeroRange)' : `mode ${rwFlags}`;
+      error = errnoError(errno, syscall, `the filesystem of ${where} does not support fallocate with ${mode} ` +
+        `(${length} bytes at offset ${position})`, target?.path);
+    } else if (errno === 22 && transfer && target?.direct !== false) {
       error = errnoError(errno, syscall,
         `invalid argument, ${syscall} of ${length} bytes at offset ${position} on ${where} ` +
         '(direct I/O needs the buffer address, the offset and the length to be multiples of the ' +

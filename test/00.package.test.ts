@@ -6,7 +6,7 @@ import path = require('path');
 import odirect = require('odirect');
 
 const EXPORTS = [
-  'open', 'readAt', 'writeAt', 'alignmentOf', 'DirectFile', 'allocAligned', 'isAligned',
+  'open', 'readAt', 'writeAt', 'alignmentOf', 'atomicWriteOf', 'DirectFile', 'allocAligned', 'isAligned',
   'Ring', 'defaultRing', 'ENGINES', 'probe', 'BufferPool',
   'createReadStream', 'createWriteStream', 'DirectReadStream', 'DirectWriteStream',
 ];

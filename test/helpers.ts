@@ -147,3 +147,69 @@ export async function heldReadFifo(): Promise<{ ring: Ring; file: DirectFile } |
   // O_RDWR: a FIFO opened for both never blocks in open(2).
   return { ring, file: await open(fifo, 'r+', { ring, direct: false }) };
 }
+
+// losetup, mkfs.* and mount live in /sbin and /usr/sbin, which a non-login PATH may lack.
+const sbinEnv = { ...process.env, PATH: `${process.env.PATH ?? ''}:/usr/local/sbin:/usr/sbin:/sbin` };
+
+/** Runs a system command to completion; the timeout is a hang guard only. */
+export function runTool(command: string, args: string[]): { ok: boolean; stdout: string; why: string } {
+  const result = childProcess.spawnSync(command, args, { env: sbinEnv, encoding: 'utf8', timeout: 120_000 });
+  const ok = result.error === undefined && result.status === 0;
+  const why = result.error !== undefined
+    ? `${command}: ${result.error.message}`
+    : `${command} ${args.join(' ')} exited with ${result.status ?? result.signal}: ${(result.stderr ?? '').trim()}`;
+  return { ok, stdout: (result.stdout ?? '').trim(), why };
+}
+
+/**
+ * An XFS filesystem made (mkfs.xfs, default options) on a loop device over a
+ * sparse image, mounted for the enclosing describe() and taken down after
+ * it. On Linux 6.16+ it takes untorn writes in software on any device
+ * (4 KiB to 1 MiB here). Needs root, losetup, mkfs.xfs (Debian: xfsprogs) and
+ * mount; where any is missing, every test of the describe() is skipped and
+ * the reason printed. Returns a function that gives the mount point.
+ */
+export function xfsLoopFixture(): () => string {
+  let image: string | undefined;
+  let device: string | undefined;
+  let mountPoint: string | undefined;
+  let mounted = false;
+  before(function () {
+    this.timeout(120_000);
+    const skip = (reason: string): void => {
+      // Mocha has no skip message; say why on the console, then skip every test below.
+      console.log(`      (skipped: ${reason})`);
+      this.skip();
+    };
+    if (!isRoot) return skip('needs root for losetup and mount');
+    for (const tool of ['losetup', 'mkfs.xfs', 'mount', 'umount']) {
+      if (!runTool('sh', ['-c', `command -v ${tool}`]).ok) return skip(`${tool} is not installed (Debian: mount, xfsprogs)`);
+    }
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), `odirect-test-${process.pid}-xfs-`));
+    image = path.join(dir, 'image');
+    // mkfs.xfs wants at least 300 MiB; the image is sparse.
+    fs.closeSync(fs.openSync(image, 'w'));
+    fs.truncateSync(image, 512 * 1024 * 1024);
+    const attached = runTool('losetup', ['--find', '--show', image]);
+    if (!attached.ok || !attached.stdout.startsWith('/dev/')) return skip(`no loop device: ${attached.why}`);
+    device = attached.stdout;
+    const made = runTool('mkfs.xfs', ['-q', '-f', device]);
+    if (!made.ok) return skip(`mkfs.xfs failed: ${made.why}`);
+    mountPoint = path.join(dir, 'mnt');
+    fs.mkdirSync(mountPoint);
+    const mount = runTool('mount', [device, mountPoint]);
+    if (!mount.ok) return skip(`mount failed: ${mount.why}`);
+    mounted = true;
+  });
+  after(function () {
+    this.timeout(120_000);
+    // Runs after a skip or a failure too: undo whatever before() got to.
+    if (mounted && mountPoint !== undefined) {
+      if (!runTool('umount', [mountPoint]).ok) runTool('umount', ['-l', mountPoint]);
+      mounted = false;
+    }
+    if (device !== undefined) runTool('losetup', ['-d', device]);
+    if (image !== undefined) fs.rmSync(path.dirname(image), { recursive: true, force: true });
+  });
+  return () => mountPoint!;
+}
