@@ -1,5 +1,6 @@
 // What this machine supports, and why not where it does not.
-import { binding } from './native';
+import path = require('path');
+import { addonPath, binding } from './native';
 import { ENGINES, EngineName, readSysctl, Ring } from './ring';
 
 export interface EngineReport {
@@ -20,6 +21,13 @@ export interface ProbeReport {
   liburing: string | null;
   /** Whether the addon was built with liburing (liburing-dev present at install). */
   builtWithLiburing: boolean;
+  /** The addon file in use, whether it is the package's prebuilt one, and how it has liburing. */
+  addon: { path: string; prebuilt: boolean; liburing: 'static' | 'shared' | null };
+  /**
+   * One line, when the addon has no io_uring engine because liburing was
+   * missing when it was built, with the remedy; absent otherwise.
+   */
+  notice?: string;
   /** What engine: 'auto' picks here. */
   defaultEngine: EngineName | null;
   engines: EngineReport[];
@@ -29,6 +37,10 @@ export interface ProbeReport {
   aioNr?: number;
   aioMaxNr?: number;
 }
+
+/** What probe() and the odirect command say when the addon was built without liburing. */
+export const NO_LIBURING_NOTICE = 'this odirect addon was built without liburing, so it has no io_uring engine: '
+  + 'install liburing-dev (liburing-devel on Fedora), then run npm rebuild';
 
 /** Starts each engine once on a small ring (then closes it) and reports what happened. */
 export async function probe(): Promise<ProbeReport> {
@@ -52,9 +64,15 @@ export async function probe(): Promise<ProbeReport> {
     kernel: binding.kernelRelease(),
     liburing: binding.liburingVersion(),
     builtWithLiburing: binding.builtWithLiburing,
+    addon: {
+      path: addonPath,
+      prebuilt: addonPath.split(path.sep).includes('prebuilds'),
+      liburing: binding.liburingLinkage,
+    },
     defaultEngine,
     engines,
   };
+  if (!binding.builtWithLiburing) report.notice = NO_LIBURING_NOTICE;
   const disabled = readSysctl('kernel/io_uring_disabled');
   if (disabled !== undefined) report.ioUringDisabled = disabled;
   const aioNr = readSysctl('fs/aio-nr');
