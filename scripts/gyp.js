@@ -14,8 +14,6 @@ const { spawnSync } = require('child_process');
 const fs = require('fs');
 const path = require('path');
 
-const root = path.resolve(__dirname, '..');
-
 /** The prefix whose include/node has the running Node's headers, or undefined. */
 function localNodedir() {
   const prefix = path.resolve(path.dirname(process.execPath), '..');
@@ -32,9 +30,9 @@ function buildEnv(env = process.env) {
   return !env.npm_config_nodedir && nodedir !== undefined ? { ...env, npm_config_nodedir: nodedir } : env;
 }
 
-/** Runs a command in the package's folder; exits with its status when it fails. */
+/** Runs a command in the package's folder (the current one, as npm runs scripts); exits with its status when it fails. */
 function run(command, args, env) {
-  const result = spawnSync(command, args, { stdio: 'inherit', shell: false, cwd: root, env });
+  const result = spawnSync(command, args, { stdio: 'inherit', shell: false, env });
   if (result.error) {
     console.error(`odirect: could not run ${path.basename(args[0] ?? command)}: ${result.error.message}`);
     process.exit(1);
@@ -57,7 +55,7 @@ function main(args) {
     // As `node-gyp rebuild` did: a build left from an earlier install does not
     // count (node-gyp-build would load it before any prebuilt addon), so that
     // `npm rebuild` after installing liburing-dev really builds again.
-    fs.rmSync(path.join(root, 'build'), { recursive: true, force: true });
+    fs.rmSync('build', { recursive: true, force: true });
     // It runs node-gyp-build-test by name: npm puts it on PATH for install
     // scripts; by hand, it is in the .bin beside node-gyp-build.
     const bin = path.join(path.dirname(require.resolve('node-gyp-build/package.json')), '..', '.bin');
@@ -65,7 +63,7 @@ function main(args) {
       { ...env, PATH: `${bin}${path.delimiter}${env.PATH ?? ''}` });
     return;
   }
-  if (args[0] === 'build' && !fs.existsSync(path.join(root, 'build', 'config.gypi'))) {
+  if (args[0] === 'build' && !fs.existsSync(path.join('build', 'config.gypi'))) {
     run(...nodeGyp(['configure']), env);
   }
   run(...nodeGyp(args), env);
