@@ -94,6 +94,7 @@ install_into() { # DIR TARBALL [PATH]
 say "install with no compiler on PATH"
 install_into "$work/app-bare" "$tarball" "$bare"
 [ ! -e "$work/app-bare/node_modules/odirect/build" ] || fail "the install built the addon from source"
+if grep -E 'gyp (info|ERR)' "$work/app-bare.log"; then fail "the install ran node-gyp"; fi
 (cd "$work/app-bare" && PATH=$bare node check.mjs prebuilt "$work/app-bare/data") || fail "the prebuilt package does not work"
 
 say "install with the prebuilt addon removed, built from source"
