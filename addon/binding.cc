@@ -617,10 +617,17 @@ Napi::Value JsIsAligned(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(env, data != nullptr && reinterpret_cast<uintptr_t>(data) % alignment == 0);
 }
 
+#define ODIRECT_STRINGIFY_(x) #x
+#define ODIRECT_STRINGIFY(x) ODIRECT_STRINGIFY_(x)
+
 // liburingVersion() -> "2.3" from the loaded library's file name, or null
 // (liburing before 2.4 has no version call; its SONAME file carries it).
+// Linked statically (the prebuilt addon), the version is the one pkg-config
+// gave at build time.
 Napi::Value JsLiburingVersion(const Napi::CallbackInfo& info) {
-#ifdef ODIRECT_HAVE_LIBURING
+#if defined(ODIRECT_LIBURING_STATIC_VERSION)
+  return Napi::String::New(info.Env(), ODIRECT_STRINGIFY(ODIRECT_LIBURING_STATIC_VERSION));
+#elif defined(ODIRECT_HAVE_LIBURING)
   Dl_info where;
   if (dladdr(reinterpret_cast<void*>(&io_uring_queue_init), &where) != 0 && where.dli_fname != nullptr) {
     char resolved[PATH_MAX];
@@ -665,6 +672,13 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("builtWithLiburing", Napi::Boolean::New(env, true));
 #else
   exports.Set("builtWithLiburing", Napi::Boolean::New(env, false));
+#endif
+#ifdef ODIRECT_LIBURING_STATIC_VERSION
+  exports.Set("liburingLinkage", Napi::String::New(env, "static"));
+#elif defined(ODIRECT_HAVE_LIBURING)
+  exports.Set("liburingLinkage", Napi::String::New(env, "shared"));
+#else
+  exports.Set("liburingLinkage", env.Null());
 #endif
   return exports;
 }

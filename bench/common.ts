@@ -2,22 +2,23 @@
 // a figure means nothing without, and the summary of interleaved rounds.
 // Workload scripts (randread.ts, and the issue-4 matrix in matrix.ts) build on
 // these, and on what they share with `odirect bench` (the data files, the
-// seeded offsets, fio, tables), which the package ships under odirect/cli/.
+// seeded offsets, fio, tables), from the sources in lib/cli/ (not a part of
+// the package's exports).
 import os = require('os');
-import { defaultRing } from 'odirect';
-import { fioVersion } from 'odirect/cli/fio';
-import { BlockDevice, blockDeviceOf } from 'odirect/cli/machine';
-import { median } from 'odirect/cli/stats';
+import { defaultRing } from '../lib/index';
+import { fioVersion } from '../lib/cli/fio';
+import { BlockDevice, blockDeviceOf } from '../lib/cli/machine';
+import { median } from '../lib/cli/stats';
 
-export { parsePositive, parseSize, listOf } from 'odirect/cli/args';
+export { parsePositive, parseSize, listOf } from '../lib/cli/args';
 export {
   generator, workerSeed, randomOffsets, sequentialOffsets, holdsPattern, FilePattern, OFFSET_PATTERN, CONSTANT_PATTERN_HEX, CONSTANT_PATTERN,
   prepareFile, checkFile,
-} from 'odirect/cli/workload';
-export { fioVersion, FioResult, fioRuntime, runFio } from 'odirect/cli/fio';
-export { BlockDevice, filesystemOf, blockDeviceOf } from 'odirect/cli/machine';
-export { median } from 'odirect/cli/stats';
-export { table, fmtIops, fmtRatio } from 'odirect/cli/format';
+} from '../lib/cli/workload';
+export { fioVersion, FioResult, fioRuntime, runFio } from '../lib/cli/fio';
+export { BlockDevice, filesystemOf, blockDeviceOf } from '../lib/cli/machine';
+export { median } from '../lib/cli/stats';
+export { table, fmtIops, fmtRatio } from '../lib/cli/format';
 
 // ----------------------------------------------------------------- machine
 

@@ -13,7 +13,7 @@ import fs = require('fs');
 import os = require('os');
 import path = require('path');
 import { parseArgs } from 'util';
-import { allocAligned, BufferPool, defaultRing, DirectFile, open, Ring, RingOptions, RingStats } from 'odirect';
+import { allocAligned, BufferPool, defaultRing, DirectFile, open, Ring, RingOptions, RingStats } from '../lib/index';
 import {
   describeMachine, fioRuntime, fioVersion, fmtIops, fmtRatio, holdsPattern, listOf, Machine, parsePositive, parseSize, prepareFile,
   randomOffsets, RoundRatio, runFio, summarize, Summary, table, workerSeed,

@@ -1,4 +1,5 @@
 // The addon's surface, as lib/ sees it. Nothing outside lib/ loads the addon.
+import fs = require('fs');
 import path = require('path');
 
 /** One engine instance and its submission thread (addon/ring.h). */
@@ -61,13 +62,26 @@ export interface Binding {
   kernelRelease(): string | null;
   liburingVersion(): string | null;
   readonly builtWithLiburing: boolean;
+  /** How liburing is linked: 'static' in the prebuilt addon, 'shared' (liburing.so), null without it. */
+  readonly liburingLinkage: 'static' | 'shared' | null;
 }
 
-/** ODIRECT_BUILD=Debug loads the debug (or sanitizer) build instead of Release. */
-const buildType = process.env.ODIRECT_BUILD === 'Debug' ? 'Debug' : 'Release';
+// dist/native.js in the package; build/lib/native.js where bench/ compiles the sources.
+const packageRoot = [path.join(__dirname, '..'), path.join(__dirname, '..', '..')]
+  .find((dir) => fs.existsSync(path.join(dir, 'binding.gyp'))) ?? path.join(__dirname, '..');
+
+/**
+ * The addon file in use. ODIRECT_BUILD=Debug loads the debug (or sanitizer)
+ * build; otherwise node-gyp-build picks build/Release (a source build), else
+ * the prebuilt addon for this platform (prebuilds/linux-x64/).
+ */
+export const addonPath: string = process.env.ODIRECT_BUILD === 'Debug'
+  ? path.join(packageRoot, 'build', 'Debug', 'odirect.node')
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  : (require('node-gyp-build') as { resolve(dir: string): string }).resolve(packageRoot);
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
-export const binding: Binding = require(path.join(__dirname, '..', 'build', buildType, 'odirect.node'));
+export const binding: Binding = require(addonPath);
 
 /** Op codes shared with addon/engine.h. */
 export const OP_READ = 0;

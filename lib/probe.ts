@@ -1,7 +1,7 @@
 // What this machine supports, and why not where it does not.
 import fs = require('fs');
 import pathModule = require('path');
-import { binding } from './native';
+import { addonPath, binding } from './native';
 import { ENGINES, EngineName, readSysctl, Ring } from './ring';
 import { atomicWriteInfo, AtomicWriteLimits } from './atomic';
 import { open, PathLike, toPath } from './file';
@@ -41,6 +41,13 @@ export interface ProbeReport {
   liburing: string | null;
   /** Whether the addon was built with liburing (liburing-dev present at install). */
   builtWithLiburing: boolean;
+  /** The addon file in use, whether it is the package's prebuilt one, and how it has liburing. */
+  addon: { path: string; prebuilt: boolean; liburing: 'static' | 'shared' | null };
+  /**
+   * One line, when the addon has no io_uring engine because liburing was
+   * missing when it was built, with the remedy; absent otherwise.
+   */
+  notice?: string;
   /** What engine: 'auto' picks here. */
   defaultEngine: EngineName | null;
   engines: EngineReport[];
@@ -52,6 +59,10 @@ export interface ProbeReport {
   /** With probe(path): what that path's filesystem offers. */
   path?: PathProbe;
 }
+
+/** What probe() and the odirect command say when the addon was built without liburing. */
+export const NO_LIBURING_NOTICE = 'this odirect addon was built without liburing, so it has no io_uring engine: '
+  + 'install liburing-dev (liburing-devel on Fedora), then run npm rebuild';
 
 /** What the file `file` offers: it exists (a regular file or a block device). */
 async function probeFile(file: string): Promise<Omit<PathProbe, 'path' | 'probedFile'>> {
@@ -129,9 +140,15 @@ export async function probe(path?: PathLike): Promise<ProbeReport> {
     kernel: binding.kernelRelease(),
     liburing: binding.liburingVersion(),
     builtWithLiburing: binding.builtWithLiburing,
+    addon: {
+      path: addonPath,
+      prebuilt: addonPath.split(pathModule.sep).includes('prebuilds'),
+      liburing: binding.liburingLinkage,
+    },
     defaultEngine,
     engines,
   };
+  if (!binding.builtWithLiburing) report.notice = NO_LIBURING_NOTICE;
   const disabled = readSysctl('kernel/io_uring_disabled');
   if (disabled !== undefined) report.ioUringDisabled = disabled;
   const aioNr = readSysctl('fs/aio-nr');

@@ -132,8 +132,10 @@ function printReport(report: ProbeReport, pathReport: PathReport | null): void {
   const out: string[] = [];
   const forced = process.env.ODIRECT_ENGINE;
   out.push(`kernel      ${report.kernel ?? 'unknown'}`);
+  const linkage = { static: 'linked into the addon', shared: 'liburing.so, the addon is built with it' };
+  out.push(`addon       ${report.addon.path} (${report.addon.prebuilt ? 'prebuilt' : 'built from source'})`);
   out.push(`liburing    ${report.liburing ?? (report.builtWithLiburing ? 'version unknown' : 'none')}` +
-    `${report.builtWithLiburing ? ' (the addon is built with it)' : ' (the addon was built without liburing: no io_uring engine)'}`);
+    (report.addon.liburing !== null ? ` (${linkage[report.addon.liburing]})` : ' (the addon was built without liburing: no io_uring engine)'));
   out.push(`default     ${report.defaultEngine ?? 'none'}` +
     (forced !== undefined && forced !== '' ? ` (ODIRECT_ENGINE=${forced})` : ' (what auto picks)'));
   const settings: string[] = [];
@@ -147,6 +149,7 @@ function printReport(report: ProbeReport, pathReport: PathReport | null): void {
       engine.available ? engine.features ?? '' : `${engine.code ?? 'error'}: ${engine.reason ?? 'cannot start'}`]);
   }
   out.push(table(rows, () => false));
+  if (report.notice !== undefined) out.push('', `Note: ${report.notice}`);
   if (pathReport !== null) {
     const { alignment } = pathReport;
     out.push('');
