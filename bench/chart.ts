@@ -9,8 +9,8 @@
 // line per contender through its medians, each point with a bar from its
 // lowest to its highest round.
 //
-//   node build/bench/chart.js results.json [docs/bench-randread-qd64.svg]
-//   node build/bench/chart.js matrix.json [docs/bench-randread-qd-curve.svg] [--place disk] [--kind randread]
+//   node build/bench/chart.js bench/results/randread-qd64.json [docs/bench-randread-qd64.svg]
+//   node build/bench/chart.js bench/results/matrix.json [docs/bench-randread-qd-curve.svg] [--place disk] [--kind randread]
 import fs = require('fs');
 import { parseArgs } from 'util';
 import { Summary } from './common';
