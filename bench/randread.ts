@@ -49,7 +49,8 @@ const HELP = `Usage: node build/bench/randread.js [options]
                        wait (io_uring_submit_and_wait), none
   --threads N          odirect in N worker threads, each with its own Ring and --iodepth reads in flight,
                        against fio --numjobs=N and N floor processes (default 1: the main thread;
-                       with N > 1, fs.promises is left out)
+                       with N > 1, fs.promises is left out, and default or pool mean a new auto Ring
+                       in each thread)
   --no-fs              leave out fs.promises
   --json               print the results as JSON instead of the table
   --out PATH           also write the JSON to PATH
