@@ -61,6 +61,11 @@ export interface Summary {
   minIops: number;
   maxIops: number;
   medianCpuUsPerOp: number;
+  /** The same, user and system apart (where the contender reports them). */
+  medianUserUsPerOp?: number;
+  medianSystemUsPerOp?: number;
+  /** Median over rounds of the event loop's delay p99 in the turn, ms (JS contenders). */
+  medianEventLoopDelayP99Ms?: number;
   /** Median over rounds of (this contender / baseline) from the same round. */
   medianRatio: Record<string, number>;
   opsPerBatch?: number;
@@ -76,6 +81,9 @@ export interface RoundSample {
   iops: number;
   /** CPU time per op, µs. */
   cpuUsPerOp: number;
+  userUsPerOp?: number;
+  systemUsPerOp?: number;
+  eventLoopDelayP99Ms?: number;
   /** odirect only: ops per completion batch handed to JS, and per wake-up of the ring's thread. */
   opsPerBatch?: number;
   opsPerWakeup?: number;
@@ -125,6 +133,12 @@ export function summarize(contenders: { label: string; kind: string }[], samples
     };
     const batches = defined(own.map((s) => s.opsPerBatch));
     const wakeups = defined(own.map((s) => s.opsPerWakeup));
+    const users = defined(own.map((s) => s.userUsPerOp));
+    const systems = defined(own.map((s) => s.systemUsPerOp));
+    const delays = defined(own.map((s) => s.eventLoopDelayP99Ms));
+    if (users.length > 0) result.medianUserUsPerOp = median(users);
+    if (systems.length > 0) result.medianSystemUsPerOp = median(systems);
+    if (delays.length > 0) result.medianEventLoopDelayP99Ms = median(delays);
     if (batches.length > 0) result.opsPerBatch = median(batches);
     if (wakeups.length > 0) result.opsPerWakeup = median(wakeups);
     return result;
