@@ -63,13 +63,21 @@ export function invalidArgValue(name: string, reason: string, actual: unknown): 
     'ERR_INVALID_ARG_VALUE');
 }
 
-/** How an aborted op ended: dropped before the engine had it, or cancelled by the engine (the kernel, or the threadpool's queue). */
-export type AbortedWhere = 'queue' | 'engine';
+/**
+ * How an aborted op ended: dropped before the engine had it, cancelled by the
+ * engine (the kernel, or the threadpool's queue), or, for a datasync()/sync(),
+ * left to the other callers sharing a sync in flight, which goes on.
+ */
+export type AbortedWhere = 'queue' | 'engine' | 'shared';
 
 export interface AbortError extends Error {
   name: 'AbortError';
   code: 'ABORT_ERR';
-  /** 'queue': the op was dropped before the engine had it; 'engine': the engine (the kernel) cancelled it. */
+  /**
+   * 'queue': the op was dropped before the engine had it; 'engine': the engine
+   * (the kernel) cancelled it; 'shared': the caller stopped waiting for a sync
+   * in flight that it shared, which goes on.
+   */
   where: AbortedWhere;
   syscall: string;
   path?: string;
@@ -79,7 +87,8 @@ export interface AbortError extends Error {
 export function abortError(signal: AbortSignal, where: AbortedWhere, code: number,
   target: { path?: string } | null): AbortError {
   const syscall = SYSCALLS[code] ?? 'op';
-  const place = where === 'queue' ? 'dropped before it was submitted' : 'cancelled by the engine';
+  const place = where === 'queue' ? 'dropped before it was submitted'
+    : where === 'engine' ? 'cancelled by the engine' : 'the shared sync in flight goes on';
   const error = new Error(`The operation was aborted: ${syscall}${target?.path !== undefined ? ` '${target.path}'` : ''} ` +
     `(${place})`, { cause: signal.reason }) as AbortError;
   error.name = 'AbortError';

@@ -2,8 +2,8 @@
 import fs = require('fs');
 import { fileURLToPath } from 'url';
 import {
-  binding, FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, FALLOC_FL_ZERO_RANGE, NativeAtomicWrite, OP_FALLOCATE, OP_FDATASYNC,
-  OP_FSYNC, OP_READ, OP_READV, OP_WRITE, OP_WRITEV, RWF_ATOMIC, RWF_DONTCACHE, RWF_DSYNC,
+  binding, FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, FALLOC_FL_ZERO_RANGE, NativeAtomicWrite, OP_FALLOCATE,
+  OP_READ, OP_READV, OP_WRITE, OP_WRITEV, RWF_ATOMIC, RWF_DONTCACHE, RWF_DSYNC,
 } from './native';
 import { AtomicWriteInfo, atomicWriteInfo, AtomicWriteLimits, brokenAtomicWriteRule, noAtomicWriteError } from './atomic';
 import { alignmentError, ErrnoError, errnoError, invalidArgType, invalidArgValue } from './errors';
@@ -14,6 +14,7 @@ import { defaultRing, OpTarget, Ring } from './ring';
 import { parseFlags } from './flags';
 import { planRead, planReadMany, ReadManyOptions, ReadOptions, ReadPlan, ReadRange, runReadPlan } from './ranges';
 import { checkTruncateLength } from './checks';
+import { SyncGroup } from './sync';
 
 const { O_DIRECT, O_CREAT, O_EXCL, O_TRUNC, O_ACCMODE, O_RDONLY, O_DSYNC } = fs.constants as typeof fs.constants & { O_ACCMODE?: number };
 const ACCESS_MODE = O_ACCMODE ?? 3;
@@ -193,6 +194,8 @@ export class DirectFile {
   #inFlight = 0;
   #closing: Promise<void> | null = null;
   #idle: (() => void) | null = null;
+  /** Its datasync()/sync() calls, shared (group commit), and the first that failed. */
+  readonly #syncs: SyncGroup;
 
   /** @internal Use open(). */
   constructor(token: typeof CONSTRUCT, fd: number, path: string, flags: number, mode: FileMode, alignment: Alignment,
@@ -214,6 +217,13 @@ export class DirectFile {
     this.alignmentSource = alignmentSource;
     this.ring = ring;
     this.#fileIndex = ring.registerFile(fd);
+    this.#syncs = new SyncGroup({
+      path,
+      opStarted: () => this.opStarted(),
+      opSettled: () => this.opSettled(),
+      submitSync: (code) => this.ring.submit(code, this, this.#fd, null, 0, 0, 0, 0),
+      syncRequested: () => this.ring.syncRequested(),
+    });
   }
 
   get fd(): number { return this.#fd; }
@@ -348,17 +358,23 @@ export class DirectFile {
     return broken === null ? null : errnoError(22, 'write', broken, this.path);
   }
 
-  /** Flushes the file's data (and the metadata needed to read it) to the device: fdatasync(2), through the ring. */
+  /**
+   * Flushes the file's data (and the metadata needed to read it) to the
+   * device: fdatasync(2), through the ring. Calls that arrive while one is in
+   * flight share the next one (group commit); each resolves once a sync that
+   * started after it was called has completed. After a sync of this file
+   * failed, every later one rejects with that error (see docs/reliability.md).
+   */
   datasync(options?: { signal?: AbortSignal }): Promise<void> {
-    return this.#sync(OP_FDATASYNC, 'fdatasync', options);
+    return this.#sync(false, 'fdatasync', options);
   }
 
-  /** Flushes the file's data and all its metadata: fsync(2), through the ring. */
+  /** Flushes the file's data and all its metadata: fsync(2), through the ring. Otherwise as datasync(). */
   sync(options?: { signal?: AbortSignal }): Promise<void> {
-    return this.#sync(OP_FSYNC, 'fsync', options);
+    return this.#sync(true, 'fsync', options);
   }
 
-  #sync(code: number, syscall: string, options: { signal?: AbortSignal } | undefined): Promise<void> {
+  #sync(full: boolean, syscall: string, options: { signal?: AbortSignal } | undefined): Promise<void> {
     let signal: AbortSignal | undefined;
     try {
       if (options !== undefined && (options === null || typeof options !== 'object')) {
@@ -369,7 +385,7 @@ export class DirectFile {
       return Promise.reject(error);
     }
     if (this.#closing !== null) return badDescriptor(syscall, this.path);
-    return this.ring.submit(code, this, this.#fd, null, 0, 0, 0, 0, signal).then(() => undefined);
+    return this.#syncs.request(full, signal);
   }
 
   /**

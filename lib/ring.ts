@@ -93,6 +93,14 @@ export interface RingStats {
   registeredFiles: number;
   /** Time from each op's hand-over to the engine until its completion reached JS. */
   latency: LatencyStats;
+  /** file.datasync() and file.sync() calls on this ring's files (group commit: see `syncsIssued`). */
+  syncsRequested: number;
+  /**
+   * Of `submitted`, the fdatasync/fsync ops: one system call each (one
+   * kernel fsync on io_uring). Callers that arrive while a sync is in flight
+   * share the next one, so this is at most `syncsRequested`.
+   */
+  syncsIssued: number;
 }
 
 /**
@@ -307,6 +315,8 @@ export class Ring {
   #submitted = 0;
   #completed = 0;
   #errors = 0;
+  #syncsRequested = 0;
+  #syncsIssued = 0;
   readonly #flush = (): void => {
     this.#flushScheduled = false;
     this.#pendingCount = 0;
@@ -417,7 +427,14 @@ export class Ring {
       registeredBuffers: this.#registeredBuffers,
       registeredFiles: this.#registeredFiles,
       latency: latencyStats(this.#native.latency()),
+      syncsRequested: this.#syncsRequested,
+      syncsIssued: this.#syncsIssued,
     };
+  }
+
+  /** @internal lib/sync.ts: a datasync()/sync() call, counted in stats().syncsRequested */
+  syncRequested(): void {
+    this.#syncsRequested++;
   }
 
   /**
@@ -583,6 +600,7 @@ export class Ring {
     this.#lengths[id] = length;
     this.#flags[id] = rwFlags;
     this.#submitted++;
+    if (code === OP_FSYNC || code === OP_FDATASYNC) this.#syncsIssued++;
     if (signal !== undefined) {
       // An aborted op that has an id is dropped if not yet submitted, else
       // the engine is asked to cancel it. Either way it settles when its

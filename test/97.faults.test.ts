@@ -6,14 +6,13 @@
 // Needs root (mount(2) of a FUSE filesystem), /dev/fuse and cc; skips, saying
 // why, without them.
 import { expect } from 'chai';
-import childProcess = require('child_process');
 import fs = require('fs');
 import os = require('os');
 import path = require('path');
 import { allocAligned, open, Ring } from 'odirect';
-import { checkPattern, fillPattern, forEachEngine, isRoot, SHM_DIR } from './helpers';
+import { checkPattern, fillPattern, forEachEngine, SHM_DIR } from './helpers';
+import { BLOCK, buildFaultFs, FaultFs, missing } from './fault-fs';
 
-const BLOCK = 4096;
 /**
  * Seconds after which fault-fs ends a hang by itself. A hang test kills the
  * daemon long before; this bounds a regression that blocks the event loop
@@ -21,111 +20,6 @@ const BLOCK = 4096;
  * (the order of events is wrong) instead of hanging the suite.
  */
 const HANG_LIMIT = 60;
-const root = path.resolve(path.dirname(require.resolve('odirect')), '..');
-
-/** Why these tests cannot run here, or undefined. Compiling and mounting are checked in before(). */
-function missing(): string | undefined {
-  if (!isRoot) return 'mounting a FUSE filesystem needs root';
-  if (!fs.existsSync('/dev/fuse')) return 'this machine has no /dev/fuse';
-  return undefined;
-}
-
-/** Compiles test/fixtures/fault-fs.c; the binary's path, or why it cannot. */
-function buildFaultFs(): { path: string } | { reason: string } {
-  const source = path.join(root, 'test', 'fixtures', 'fault-fs.c');
-  const binary = path.join(root, 'build', 'fault-fs');
-  const result = childProcess.spawnSync('cc', ['-O2', '-Wall', '-o', binary, source], { encoding: 'utf8' });
-  if (result.error !== undefined) return { reason: `cannot run cc: ${result.error.message}` };
-  if (result.status !== 0) return { reason: `cannot compile the FUSE helper: ${result.stderr}` };
-  return { path: binary };
-}
-
-interface Served { reads: number; writes: number; fsyncs: number }
-
-/** One mounted fault-fs: its file, the backing file behind it, and what it reported. */
-class FaultFs {
-  /** Lines the daemon printed about injected faults: 'read EIO 12288 4096', 'hang read 0 4096'... */
-  readonly faults: string[] = [];
-  #served: Served | undefined;
-  #exited: Promise<void>;
-  #stopped: Promise<Served> | undefined;
-  #stderr = '';
-  #waiters: { match: (line: string) => boolean; resolve: () => void }[] = [];
-
-  private constructor(readonly mountPoint: string, readonly backing: string, readonly child: childProcess.ChildProcess) {
-    let pending = '';
-    child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
-      pending += chunk;
-      let newline: number;
-      while ((newline = pending.indexOf('\n')) >= 0) {
-        this.#line(pending.slice(0, newline));
-        pending = pending.slice(newline + 1);
-      }
-    });
-    child.stderr!.setEncoding('utf8').on('data', (chunk: string) => { this.#stderr += chunk; });
-    this.#exited = new Promise((resolve) => child.once('close', () => resolve()));
-  }
-
-  /** The file every test reads and writes. */
-  get file(): string { return path.join(this.mountPoint, 'disk'); }
-
-  #line(line: string): void {
-    const served = /^served reads=(\d+) writes=(\d+) fsyncs=(\d+)$/.exec(line);
-    if (served !== null) this.#served = { reads: +served[1], writes: +served[2], fsyncs: +served[3] };
-    else if (line.startsWith('fault ')) this.faults.push(line.slice('fault '.length));
-    else if (line.startsWith('hang ')) this.faults.push(line);
-    for (const waiter of this.#waiters.filter((w) => w.match(line))) {
-      this.#waiters.splice(this.#waiters.indexOf(waiter), 1);
-      waiter.resolve();
-    }
-  }
-
-  /** Resolves when the daemon prints a line that `match` accepts; rejects if it exits first. */
-  waitFor(match: (line: string) => boolean): Promise<void> {
-    return new Promise((resolve, reject) => {
-      this.#waiters.push({ match, resolve });
-      void this.#exited.then(() => reject(new Error(`fault-fs exited (${this.child.exitCode ?? this.child.signalCode}): ${this.#stderr.trim()}`)));
-    });
-  }
-
-  /**
-   * Mounts a fault-fs over a backing file of `blocks` blocks filled with the
-   * pattern of `seed`; `options` are fault-fs's (--read-eio 3, ...).
-   */
-  static async mount(helper: string, blocks: number, seed: bigint, options: string[]): Promise<FaultFs> {
-    const mountPoint = fs.mkdtempSync(path.join(os.tmpdir(), `odirect-test-${process.pid}-fuse-`));
-    const backing = path.join(fs.existsSync(SHM_DIR) ? SHM_DIR : os.tmpdir(), `${path.basename(mountPoint)}-backing`);
-    fs.writeFileSync(backing, fillPattern(Buffer.alloc(blocks * BLOCK), 0, seed));
-    const child = childProcess.spawn(helper, [mountPoint, backing, ...options], { stdio: ['ignore', 'pipe', 'pipe'] });
-    const mounted = new FaultFs(mountPoint, backing, child);
-    all.push(mounted);
-    await mounted.waitFor((line) => line === 'ready');
-    return mounted;
-  }
-
-  /**
-   * Ends the daemon (SIGTERM: it detaches the mount), makes sure nothing is
-   * left mounted, removes the files, and resolves to the requests it served.
-   * Safe to call again, and after a failure.
-   */
-  stop(): Promise<Served> {
-    this.#stopped ??= (async () => {
-      if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGTERM');
-      // A hang guard only: a daemon that ignores SIGTERM is killed, and its requests end with it.
-      const guard = setTimeout(() => this.child.kill('SIGKILL'), 10_000);
-      await this.#exited;
-      clearTimeout(guard);
-      if (fs.readFileSync('/proc/self/mounts', 'utf8').split('\n').some((l) => l.split(' ')[1] === this.mountPoint)) {
-        childProcess.spawnSync('umount', ['-l', this.mountPoint]);
-      }
-      fs.rmSync(this.mountPoint, { recursive: true, force: true });
-      fs.rmSync(this.backing, { force: true });
-      return this.#served ?? { reads: -1, writes: -1, fsyncs: -1 };
-    })();
-    return this.#stopped;
-  }
-}
-const all: FaultFs[] = [];
 
 /** Whether [offset, offset + length) touches one of `blocks`. */
 function touches(blocks: number[], offset: number, length: number): boolean {
@@ -177,14 +71,12 @@ describe('device faults injected by a FUSE filesystem', function () {
     } catch (error) {
       return skip(`cannot mount a FUSE filesystem here: ${(error as Error).message}`);
     } finally {
-      await Promise.all(all.splice(0).map((mounted) => mounted.stop()));
+      await FaultFs.stopAll();
     }
   });
 
-  afterEach(async () => {
-    // Unmounts and ends every daemon, whether the test passed or not.
-    await Promise.all(all.splice(0).map((mounted) => mounted.stop()));
-  });
+  // Unmounts and ends every daemon, whether the test passed or not.
+  afterEach(() => FaultFs.stopAll());
 
   it('a direct open of the FUSE file works, and every read reaches the device (no page cache)', async () => {
     const mounted = await FaultFs.mount(helper, 16, 7n, []);
@@ -328,24 +220,25 @@ describe('device faults injected by a FUSE filesystem', function () {
 
     it('fdatasync and fsync failing with EIO reject with their syscall; reads go on', async () => {
       const mounted = await FaultFs.mount(helper, 8, 3n, ['--fsync-eio']);
-      const file = await open(mounted.file, 'r+', { ring: ring() });
-      try {
-        expect(await file.writeAt(fillPattern(allocAligned(BLOCK), 0, 4n), 0)).to.equal(BLOCK);
-        for (const [call, syscall] of [[() => file.datasync(), 'fdatasync'], [() => file.sync(), 'fsync']] as const) {
+      // A file remembers its first failed sync (test 34), so each syscall gets a file of its own.
+      for (const [method, syscall] of [['datasync', 'fdatasync'], ['sync', 'fsync']] as const) {
+        const file = await open(mounted.file, 'r+', { ring: ring() });
+        try {
+          expect(await file.writeAt(fillPattern(allocAligned(BLOCK), 0, 4n), 0)).to.equal(BLOCK);
           let error: NodeJS.ErrnoException | undefined;
-          await call().catch((e: NodeJS.ErrnoException) => { error = e; });
+          await file[method]().catch((e: NodeJS.ErrnoException) => { error = e; });
           expect(error, syscall).to.be.instanceOf(Error);
           expect(error!.code, syscall).to.equal('EIO');
           expect(error!.errno, syscall).to.equal(-5);
           expect(error!.syscall, syscall).to.equal(syscall);
           expect(error!.path, syscall).to.equal(mounted.file);
+          const buffer = allocAligned(2 * BLOCK);
+          expect(await file.readAt(buffer, 0)).to.equal(2 * BLOCK);
+          expect(checkPattern(buffer.subarray(0, BLOCK), 0, 4n)).to.equal(-1);
+          expect(checkPattern(buffer.subarray(BLOCK), BLOCK, 3n)).to.equal(-1);
+        } finally {
+          await file.close();
         }
-        const buffer = allocAligned(2 * BLOCK);
-        expect(await file.readAt(buffer, 0)).to.equal(2 * BLOCK);
-        expect(checkPattern(buffer.subarray(0, BLOCK), 0, 4n)).to.equal(-1);
-        expect(checkPattern(buffer.subarray(BLOCK), BLOCK, 3n)).to.equal(-1);
-      } finally {
-        await file.close();
       }
       await mounted.stop();
       expect(mounted.faults).to.deep.equal(['fdatasync EIO', 'fsync EIO']);

@@ -1,0 +1,179 @@
+// Group commit for a file's datasync() and sync(), and the memory of a sync
+// that failed.
+//
+// A sync covers the writes that completed before it started. So a caller who
+// arrives while a sync is in flight cannot be settled by it (that sync may
+// have started before the caller's write completed), but it can share the
+// next one with everyone else who arrives meanwhile: one system call for
+// all of them, as databases do for their commits. The next sync starts at the
+// end of the tick in which the current one completes (or in which its first
+// caller arrived, when none was in flight), so the callers that a batch of
+// completions wakes all join it.
+//
+// The kernel reports a writeback error to a descriptor once (Linux 4.13,
+// errseq_t): a later fsync of the same descriptor succeeds although the data
+// never reached the device (PostgreSQL's "fsyncgate", 2018). So a file
+// remembers the first sync that failed and fails every later sync with it.
+import { OP_FDATASYNC, OP_FSYNC } from './native';
+import { abortError, ErrnoError, errnoError } from './errors';
+
+/** What a SyncGroup needs of its file. */
+export interface SyncTarget {
+  readonly path: string;
+  /** Counts a sync as in flight on the file, so that close() waits for it. */
+  opStarted(): void;
+  opSettled(): void;
+  /** Hands one fsync (OP_FSYNC) or fdatasync (OP_FDATASYNC) to the ring. */
+  submitSync(code: number): Promise<number>;
+  /** Counts a datasync()/sync() call in the ring's stats. */
+  syncRequested(): void;
+}
+
+interface Waiter {
+  /** sync() rather than datasync(): only an fsync settles it. */
+  readonly full: boolean;
+  readonly resolve: () => void;
+  readonly reject: (reason: unknown) => void;
+  readonly signal: AbortSignal | undefined;
+  listener: (() => void) | undefined;
+}
+
+/** The callers one system call settles. */
+interface Batch {
+  readonly waiters: Set<Waiter>;
+  started: boolean;
+}
+
+/**
+ * Errors after which the kernel did no writeback, so that nothing can have
+ * been lost: the descriptor or the file type does not take syncs (EBADF,
+ * EINVAL, EROFS), the ring refused it (EPERM after a change of credentials),
+ * or it was cancelled (ECANCELED, EINTR). Every other error is remembered.
+ */
+const NOT_REMEMBERED = new Set(['EBADF', 'EINVAL', 'EROFS', 'EPERM', 'ECANCELED', 'EINTR']);
+
+function isRemembered(error: unknown): error is ErrnoError {
+  if (!(error instanceof Error)) return false;
+  const { code, errno } = error as Partial<ErrnoError>;
+  return typeof code === 'string' && typeof errno === 'number' && !NOT_REMEMBERED.has(code);
+}
+
+/** The coalesced datasync()/sync() calls of one file. */
+export class SyncGroup {
+  readonly #target: SyncTarget;
+  /** The batch whose system call is in flight. */
+  #running: Batch | null = null;
+  /** The batch gathering callers, started when #running completes. */
+  #next: Batch | null = null;
+  #startScheduled = false;
+  /** The first sync of this file that failed, remembered until it is closed. */
+  #failure: ErrnoError | null = null;
+  readonly #start = (): void => this.#startNext();
+
+  constructor(target: SyncTarget) {
+    this.#target = target;
+  }
+
+  /** The first sync failure of the file, or null. */
+  get failure(): ErrnoError | null { return this.#failure; }
+
+  /**
+   * A datasync() (`full` false) or sync() (`full` true) call, arguments
+   * checked and the file open: resolves once a sync that started after this
+   * call has completed.
+   */
+  request(full: boolean, signal: AbortSignal | undefined): Promise<void> {
+    const code = full ? OP_FSYNC : OP_FDATASYNC;
+    if (signal?.aborted === true) return Promise.reject(abortError(signal, 'queue', code, this.#target));
+    if (this.#failure !== null) return Promise.reject(this.#rememberedError(code));
+    this.#target.syncRequested();
+    let batch = this.#next;
+    if (batch === null) {
+      batch = this.#next = { waiters: new Set(), started: false };
+      // The batch keeps the file's descriptor open until it settles.
+      this.#target.opStarted();
+      if (this.#running === null) this.#scheduleStart();
+    }
+    return new Promise<void>((resolve, reject) => {
+      const waiter: Waiter = { full, resolve, reject, signal, listener: undefined };
+      batch.waiters.add(waiter);
+      if (signal !== undefined) {
+        waiter.listener = () => this.#abort(batch, waiter, code);
+        signal.addEventListener('abort', waiter.listener, { once: true });
+      }
+    });
+  }
+
+  #scheduleStart(): void {
+    if (this.#startScheduled) return;
+    this.#startScheduled = true;
+    process.nextTick(this.#start);
+  }
+
+  #startNext(): void {
+    this.#startScheduled = false;
+    const batch = this.#next;
+    if (batch === null || this.#running !== null) return;
+    this.#next = null;
+    if (this.#failure !== null) {
+      // A sync now would succeed and lie: the kernel has reported the error.
+      this.#settle(batch, (waiter) => this.#rememberedError(waiter.full ? OP_FSYNC : OP_FDATASYNC));
+      return;
+    }
+    // A sync() among the callers makes it an fsync, which settles the datasync() callers too.
+    let full = false;
+    for (const waiter of batch.waiters) full ||= waiter.full;
+    batch.started = true;
+    this.#running = batch;
+    this.#target.submitSync(full ? OP_FSYNC : OP_FDATASYNC).then(
+      () => this.#completed(batch, null),
+      (error: unknown) => this.#completed(batch, error));
+  }
+
+  #completed(batch: Batch, error: unknown): void {
+    this.#running = null;
+    if (error !== null && this.#failure === null && isRemembered(error)) this.#failure = error;
+    // Every caller who shared the failed sync gets its error.
+    this.#settle(batch, error === null ? null : () => error);
+    if (this.#next !== null) this.#scheduleStart();
+  }
+
+  /** Settles every caller still waiting on `batch` (with `errorFor(waiter)` unless null), then the batch. */
+  #settle(batch: Batch, errorFor: ((waiter: Waiter) => unknown) | null): void {
+    for (const waiter of batch.waiters) {
+      if (waiter.listener !== undefined) waiter.signal!.removeEventListener('abort', waiter.listener);
+      if (errorFor === null) waiter.resolve();
+      else waiter.reject(errorFor(waiter));
+    }
+    batch.waiters.clear();
+    this.#target.opSettled();
+  }
+
+  /**
+   * A caller whose signal fired leaves its batch at once. A batch not yet
+   * started that nobody is left waiting for is dropped; one in flight goes on
+   * for the others (and a failure of it is still remembered).
+   */
+  #abort(batch: Batch, waiter: Waiter, code: number): void {
+    if (!batch.waiters.delete(waiter)) return;
+    waiter.reject(abortError(waiter.signal!, batch.started ? 'shared' : 'queue', code, this.#target));
+    if (!batch.started && batch.waiters.size === 0 && this.#next === batch) {
+      this.#next = null;
+      this.#target.opSettled();
+    }
+  }
+
+  /** The error of a sync after an earlier one failed: its code, and the first failure as `cause`. */
+  #rememberedError(code: number): ErrnoError {
+    const first = this.#failure!;
+    const syscall = code === OP_FSYNC ? 'fsync' : 'fdatasync';
+    const error = errnoError(-first.errno, syscall,
+      `${syscall} '${this.#target.path}' refused: an earlier ${first.syscall} of this file failed ` +
+      `(${first.code}), so data written before that failure may not be on the device; the kernel reports ` +
+      'a writeback error only once, so every later sync of this file fails the same way until it is closed ' +
+      '(reopen the file, write that data again, then sync)',
+      this.#target.path);
+    error.cause = first;
+    return error;
+  }
+}
