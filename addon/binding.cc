@@ -105,7 +105,6 @@ class RingWrap : public Napi::ObjectWrap<RingWrap> {
   static Napi::Function Define(Napi::Env env) {
     return DefineClass(env, "NativeRing",
                        {
-                           InstanceMethod<&RingWrap::JsQueueVector>("queueVector"),
                            InstanceMethod<&RingWrap::JsFlush>("flush"),
                            InstanceMethod<&RingWrap::JsClose>("close"),
                            InstanceMethod<&RingWrap::JsCounters>("counters"),
@@ -113,7 +112,6 @@ class RingWrap : public Napi::ObjectWrap<RingWrap> {
                            InstanceMethod<&RingWrap::JsUnregisterBuffer>("unregisterBuffer"),
                            InstanceMethod<&RingWrap::JsRegisterFile>("registerFile"),
                            InstanceMethod<&RingWrap::JsCancel>("cancel"),
-                           InstanceMethod<&RingWrap::JsQueueFallocate>("queueFallocate"),
                            InstanceMethod<&RingWrap::JsLatency>("latency"),
                            InstanceMethod<&RingWrap::JsCredentialsChanged>("credentialsChanged"),
                            InstanceMethod<&RingWrap::JsUnregisterFile>("unregisterFile"),
@@ -154,10 +152,10 @@ class RingWrap : public Napi::ObjectWrap<RingWrap> {
         self.Set("engine", Napi::String::New(env, ring_->engine_name()));
         self.Set("features", Napi::String::New(env, features));
         self.Set("capacity", Napi::Number::New(env, ring_->capacity()));
-        Napi::ArrayBuffer args = Napi::ArrayBuffer::New(env, kArgCount * sizeof(int32_t));
-        args_ = static_cast<int32_t*>(args.Data());
+        Napi::ArrayBuffer args = Napi::ArrayBuffer::New(env, kArgCount * sizeof(double));
+        args_ = static_cast<double*>(args.Data());
         args_ref_ = Napi::Persistent(args);
-        self.Set("args", Napi::Int32Array::New(env, kArgCount, args, 0));
+        self.Set("args", Napi::Float64Array::New(env, kArgCount, args, 0));
         napi_value queue;
         NAPI_THROW_IF_FAILED_VOID(env, napi_create_function(env, "queue", NAPI_AUTO_LENGTH, Queue, this, &queue));
         Napi::Function(env, queue).Set("owner", self);
@@ -172,16 +170,21 @@ class RingWrap : public Napi::ObjectWrap<RingWrap> {
   }
 
  private:
-  // The fields of the next op, written by JS into this.args before it calls
-  // queue(): one call with two arguments per op, and no unwrap (see Queue).
+  // The fields of the next op, written by JS into this.args (a
+  // Float64Array: a fallocate's length takes more than 32 bits) before it
+  // calls queue(): one call with two arguments per op, and no unwrap (see
+  // Queue).
   enum Arg { kArgCode, kArgFd, kArgLength, kArgId, kArgMemoryAlignment, kArgRwFlags, kArgFileIndex, kArgCount };
 
-  // queue(buffer | null, position) -> 0 | -errno | 1 (kMisalignedMemory), the
-  // rest of the op in this.args. The hottest call of the library, so it is a
-  // plain N-API function rather than an ObjectWrap method: its data is this
-  // RingWrap (no napi_unwrap, which looks a private symbol up on the object),
-  // and its arguments stay on the stack. The function holds its wrapper
-  // object (the "owner" property), so the RingWrap outlives every call.
+  // queue(buffer, position) -> 0 | -errno | 1 (kMisalignedMemory), the rest
+  // of the op in this.args. Every op goes this way: `buffer` is a view for
+  // a read or write, an array of views for a vectored one (the whole of
+  // each view is used), null for the others. The hottest call of the
+  // library, so it is a plain N-API function rather than an ObjectWrap
+  // method: its data is this RingWrap (no napi_unwrap, which looks a private
+  // symbol up on the object), and its arguments stay on the stack. The
+  // function holds its wrapper object (the "owner" property), so the
+  // RingWrap outlives every call.
   static napi_value Queue(napi_env env, napi_callback_info info) {
     size_t argc = 2;
     napi_value argv[2];
@@ -195,86 +198,87 @@ class RingWrap : public Napi::ObjectWrap<RingWrap> {
   int32_t QueueOne(napi_env env, napi_value buffer, napi_value position) {
     if (ring_ == nullptr || !ring_->open()) return -EBADF;
     if (ring_->credentials_changed()) return -EPERM;
-    const int32_t* args = args_;
+    const double* args = args_;
+    const double code = args[kArgCode];
+    const double id = args[kArgId];
+    const double length = args[kArgLength];
+    // JS wrote these; checked anyway, as they index arrays here.
+    if (!(code >= 0 && code < kOpCount) || !(id >= 0 && id < ring_->capacity()) || !(length >= 0)) return -EINVAL;
     Op op;
-    op.code = static_cast<uint8_t>(args[kArgCode]);
-    op.fd = args[kArgFd];
+    op.code = static_cast<uint8_t>(code);
+    op.id = static_cast<uint32_t>(id);
+    op.fd = static_cast<int>(args[kArgFd]);
+    op.rw_flags = static_cast<int>(args[kArgRwFlags]);
+    // A slot registerFile() returned for op.fd (the kernel checks the range).
+    op.file_index = args[kArgFileIndex] >= 0 ? static_cast<int>(args[kArgFileIndex]) : -1;
     op.addr = nullptr;
     op.len = 0;
-    op.id = static_cast<uint32_t>(args[kArgId]);
-    op.rw_flags = args[kArgRwFlags];
     op.buf_index = -1;
-    // A slot registerFile() returned for op.fd (the kernel checks the range).
-    op.file_index = args[kArgFileIndex] < 0 ? -1 : args[kArgFileIndex];
     op.extent = 0;
-    if (args[kArgCode] < 0 || op.code >= kOpCount || op.id >= ring_->capacity()) return -EINVAL;
     if (!PositionValue(env, position, &op.offset)) return -EINVAL;
-    if (op.code == kOpRead || op.code == kOpWrite) {
-      void* data = nullptr;
-      size_t byte_length = 0;
-      size_t byte_offset = 0;
-      if (!ViewBytes(env, buffer, &data, &byte_length, &byte_offset)) return -EINVAL;
-      if (args[kArgLength] < 0) return -EINVAL;
-      uint32_t length = static_cast<uint32_t>(args[kArgLength]);
-      // Never let the kernel touch memory past the view it was given.
-      if (length > byte_length) return -ERANGE;
-      if (length > 0 && data == nullptr) return -EFAULT;
-      uint32_t memory_alignment = static_cast<uint32_t>(args[kArgMemoryAlignment]);
-      if (memory_alignment > 1 && reinterpret_cast<uintptr_t>(data) % memory_alignment != 0) {
-        return kMisalignedMemory;
-      }
-      op.addr = data;
-      op.len = length;
-      AlignedBlock* block = BlockOf(data, byte_offset);
-      ring_->Pin(op.id, block);
-      if (block == nullptr && length > 0) ring_->Hold(op.id, BackingStoreOf(buffer));
-      if (block != nullptr && block->fixed_owner == ring_->serial()) {
-        op.buf_index = block->fixed_index;
-        ring_->CountFixed();
-      }
-    } else if (op.code != kOpFsync && op.code != kOpFdatasync) {
-      return -EINVAL;
+    const uint32_t memory_alignment = static_cast<uint32_t>(args[kArgMemoryAlignment]);
+    int32_t status = 0;
+    switch (op.code) {
+      case kOpRead:
+      case kOpWrite:
+        status = AttachView(env, buffer, length, memory_alignment, &op);
+        break;
+      case kOpReadv:
+      case kOpWritev:
+        status = AttachViews(env, buffer, memory_alignment, &op);
+        break;
+      case kOpFallocate:
+        op.extent = static_cast<uint64_t>(length);
+        break;
+      default:  // fsync, fdatasync: no memory
+        break;
     }
+    if (status != 0) return status;
     ring_->Queue(op);
     return 0;
   }
 
-  // queueVector(code, fd, buffers[], position, id, memoryAlignment, rwFlags) -> 0 | -errno | 1
-  // The whole of each view is used.
-  Napi::Value JsQueueVector(const Napi::CallbackInfo& info) {
-    napi_env env = info.Env();
-    if (ring_ == nullptr || !ring_->open()) return Napi::Number::New(env, -EBADF);
-    Op op;
-    op.code = static_cast<uint8_t>(info[0].As<Napi::Number>().Uint32Value());
-    op.fd = info[1].As<Napi::Number>().Int32Value();
-    op.id = info[4].As<Napi::Number>().Uint32Value();
-    op.rw_flags = info[6].As<Napi::Number>().Int32Value();
-    op.buf_index = -1;
-    op.file_index = -1;
-    op.extent = 0;
-    if ((op.code != kOpReadv && op.code != kOpWritev) || op.id >= ring_->capacity()) {
-      return Napi::Number::New(env, -EINVAL);
+  // Points `op` at the first `length` bytes of `view`, and keeps its memory
+  // alive until the op completes. 0, -errno or kMisalignedMemory.
+  int32_t AttachView(napi_env env, napi_value view, double length, uint32_t memory_alignment, Op* op) {
+    void* data = nullptr;
+    size_t byte_length = 0;
+    size_t byte_offset = 0;
+    if (!ViewBytes(env, view, &data, &byte_length, &byte_offset)) return -EINVAL;
+    // Never let the kernel touch memory past the view it was given.
+    if (length > static_cast<double>(byte_length)) return -ERANGE;
+    if (length > 0 && data == nullptr) return -EFAULT;
+    if (memory_alignment > 1 && reinterpret_cast<uintptr_t>(data) % memory_alignment != 0) return kMisalignedMemory;
+    op->addr = data;
+    op->len = static_cast<uint32_t>(length);
+    AlignedBlock* block = BlockOf(data, byte_offset);
+    ring_->Pin(op->id, block);
+    if (block == nullptr && length > 0) ring_->Hold(op->id, BackingStoreOf(view));
+    if (block != nullptr && block->fixed_owner == ring_->serial()) {
+      op->buf_index = block->fixed_index;
+      ring_->CountFixed();
     }
-    if (!PositionValue(env, info[3], &op.offset)) return Napi::Number::New(env, -EINVAL);
-    Napi::Array buffers = info[2].As<Napi::Array>();
-    uint32_t count = buffers.Length();
-    if (count == 0 || count > IOV_MAX) return Napi::Number::New(env, -EINVAL);
-    uint32_t memory_alignment = info[5].As<Napi::Number>().Uint32Value();
-    std::vector<iovec>& iovecs = ring_->IovecsFor(op.id);
+    return 0;
+  }
+
+  // Points `op` at iovecs over the whole of each view of the array `views`,
+  // and keeps their memory alive until the op completes.
+  int32_t AttachViews(napi_env env, napi_value views, uint32_t memory_alignment, Op* op) {
+    uint32_t count = 0;
+    if (napi_get_array_length(env, views, &count) != napi_ok || count == 0 || count > IOV_MAX) return -EINVAL;
+    std::vector<iovec>& iovecs = ring_->IovecsFor(op->id);
     iovecs.resize(count);
     std::vector<AlignedBlock*> blocks(count);
     std::vector<napi_value> elements(count);
     for (uint32_t i = 0; i < count; i++) {
       napi_value element;
-      if (napi_get_element(env, buffers, i, &element) != napi_ok) return Napi::Number::New(env, -EINVAL);
+      if (napi_get_element(env, views, i, &element) != napi_ok) return -EINVAL;
       void* data = nullptr;
       size_t byte_length = 0;
       size_t byte_offset = 0;
-      if (!ViewBytes(env, element, &data, &byte_length, &byte_offset)) return Napi::Number::New(env, -EINVAL);
-      if (byte_length > 0 && data == nullptr) return Napi::Number::New(env, -EFAULT);
-      if (memory_alignment > 1 && reinterpret_cast<uintptr_t>(data) % memory_alignment != 0) {
-        return Napi::Number::New(env, kMisalignedMemory);
-      }
+      if (!ViewBytes(env, element, &data, &byte_length, &byte_offset)) return -EINVAL;
+      if (byte_length > 0 && data == nullptr) return -EFAULT;
+      if (memory_alignment > 1 && reinterpret_cast<uintptr_t>(data) % memory_alignment != 0) return kMisalignedMemory;
       iovecs[i].iov_base = data;
       iovecs[i].iov_len = byte_length;
       blocks[i] = BlockOf(data, byte_offset);
@@ -282,13 +286,12 @@ class RingWrap : public Napi::ObjectWrap<RingWrap> {
     }
     // Pinned only once every element is known good, so no pin outlives a refusal.
     for (uint32_t i = 0; i < count; i++) {
-      ring_->Pin(op.id, blocks[i]);
-      if (blocks[i] == nullptr && iovecs[i].iov_len > 0) ring_->Hold(op.id, BackingStoreOf(elements[i]));
+      ring_->Pin(op->id, blocks[i]);
+      if (blocks[i] == nullptr && iovecs[i].iov_len > 0) ring_->Hold(op->id, BackingStoreOf(elements[i]));
     }
-    op.addr = iovecs.data();
-    op.len = count;
-    ring_->Queue(op);
-    return Napi::Number::New(env, 0);
+    op->addr = iovecs.data();
+    op->len = count;
+    return 0;
   }
 
   // flush(inlineMax)
@@ -353,30 +356,6 @@ class RingWrap : public Napi::ObjectWrap<RingWrap> {
     return Napi::Number::New(env, ring_->engine()->UnregisterBuffer(index));
   }
 
-  // queueFallocate(fd, fileIndex, id, mode, offset, length) -> 0 | -errno
-  Napi::Value JsQueueFallocate(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
-    if (ring_ == nullptr || !ring_->open()) return Napi::Number::New(env, -EBADF);
-    Op op;
-    op.code = kOpFallocate;
-    op.fd = info[0].As<Napi::Number>().Int32Value();
-    op.file_index = info[1].As<Napi::Number>().Int32Value();
-    if (op.file_index < 0) op.file_index = -1;
-    op.id = info[2].As<Napi::Number>().Uint32Value();
-    op.rw_flags = info[3].As<Napi::Number>().Int32Value();
-    op.addr = nullptr;
-    op.len = 0;
-    op.buf_index = -1;
-    if (op.id >= ring_->capacity()) return Napi::Number::New(env, -EINVAL);
-    uint64_t length;
-    if (!PositionValue(env, info[4], &op.offset) || !PositionValue(env, info[5], &length)) {
-      return Napi::Number::New(env, -EINVAL);
-    }
-    op.extent = length;
-    ring_->Queue(op);
-    return Napi::Number::New(env, 0);
-  }
-
   // cancel(id) -> 1 (dropped before the kernel) | 0 (asked of the kernel) | -errno
   Napi::Value JsCancel(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
@@ -434,7 +413,7 @@ class RingWrap : public Napi::ObjectWrap<RingWrap> {
 
   Ring* ring_ = nullptr;
   BlockRegistry* registry_ = nullptr;
-  int32_t* args_ = nullptr;  // this.args: the next op's fields (Arg)
+  double* args_ = nullptr;  // this.args: the next op's fields (Arg)
   Napi::Reference<Napi::ArrayBuffer> args_ref_;
 };
 

@@ -33,8 +33,9 @@ enum OpCode : uint8_t {
   kOpCount
 };
 
-// One request. `id` is the slot the JS side gave it (0 .. capacity-1); it comes
-// back in the completion.
+// One request, as lib/ring.ts's Op record hands it over (one queue path for
+// every code, addon/binding.cc). `id` is the slot the JS side gave it
+// (0 .. capacity-1); it comes back in the completion.
 struct Op {
   uint32_t id;
   uint32_t gen;     // the id's generation (31 bits): tells this op from later ops of the same id
@@ -43,7 +44,7 @@ struct Op {
   void* addr;       // kOpRead/kOpWrite: the buffer; kOpReadv/kOpWritev: the iovec array
   uint32_t len;     // bytes, or the iovec count for the vectored ops
   uint64_t offset;  // file offset in bytes
-  int rw_flags;     // RWF_* for read/write (RWF_DSYNC), unused otherwise
+  int rw_flags;     // RWF_* for reads and writes (RWF_DSYNC...); kOpFallocate: the mode
   int buf_index;    // kOpRead/kOpWrite: the registered buffer holding addr, or -1
   int file_index;   // the slot where fd is registered with the engine, or -1
   uint64_t extent;  // kOpFallocate: the length in bytes

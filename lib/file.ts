@@ -244,8 +244,10 @@ export class DirectFile {
       }
     }
     if (total === 0) return Promise.resolve(0);
-    return this.ring.submit(code, this, this.#fd, buffers.slice(), position, total, this.alignment.memory, rwFlags,
-      signal);
+    return this.ring.submit({
+      code, target: this, fd: this.#fd, buffer: buffers.slice(), position, length: total,
+      memoryAlignment: this.alignment.memory, rwFlags, signal,
+    });
   }
 
   #io(code: number, syscall: string, buffer: ArrayBufferView, position: number | bigint,
@@ -275,7 +277,9 @@ export class DirectFile {
       }
     }
     if (length === 0) return Promise.resolve(0);
-    return this.ring.submit(code, this, this.#fd, buffer, position, length, memory, rwFlags, signal);
+    return this.ring.submit({
+      code, target: this, fd: this.#fd, buffer, position, length, memoryAlignment: memory, rwFlags, signal,
+    });
   }
 
   /** Flushes the file's data (and the metadata needed to read it) to the device: fdatasync(2), through the ring. */
@@ -299,7 +303,9 @@ export class DirectFile {
       return Promise.reject(error);
     }
     if (this.#closing !== null) return badDescriptor(syscall, this.path);
-    return this.ring.submit(code, this, this.#fd, null, 0, 0, 0, 0, signal).then(() => undefined);
+    return this.ring.submit({
+      code, target: this, fd: this.#fd, buffer: null, position: 0, length: 0, memoryAlignment: 1, rwFlags: 0, signal,
+    }).then(() => undefined);
   }
 
   /**
@@ -329,7 +335,10 @@ export class DirectFile {
       return Promise.reject(error);
     }
     if (this.#closing !== null) return badDescriptor('fallocate', this.path);
-    return this.ring.submit(OP_FALLOCATE, this, this.#fd, null, position, size, 0, mode, signal).then(() => undefined);
+    return this.ring.submit({
+      code: OP_FALLOCATE, target: this, fd: this.#fd, buffer: null, position, length: size, memoryAlignment: 1,
+      rwFlags: mode, signal,
+    }).then(() => undefined);
   }
 
   /** fs.fstat() of the file. */
@@ -468,8 +477,10 @@ function rawIo(code: number, fd: unknown, buffer: unknown, position: unknown, op
   }
   if (length === 0) return Promise.resolve(0);
   // The caller owns the descriptor and its alignment; the kernel checks it.
-  return ring.submit(code, new Descriptor(descriptor), descriptor, buffer as ArrayBufferView, pos, length, 1, rwFlags,
-    signal);
+  return ring.submit({
+    code, target: new Descriptor(descriptor), fd: descriptor, buffer: buffer as ArrayBufferView, position: pos, length,
+    memoryAlignment: 1, rwFlags, signal,
+  });
 }
 
 /** Reads on a descriptor the caller opened (with O_DIRECT for direct I/O), through the default ring. */

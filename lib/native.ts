@@ -11,11 +11,13 @@ export interface NativeRing {
   /** Completions land here as (id, result) pairs before onComplete(count) runs. */
   readonly results: Int32Array;
   /** The next op's fields, read by queue(): see QUEUE_ARG_*. */
-  readonly args: Int32Array;
-  /** Queues one op whose other fields are in `args`. 0, -errno, or MISALIGNED_MEMORY. */
-  queue(buffer: ArrayBufferView | null, position: number | bigint): number;
-  queueVector(code: number, fd: number, buffers: ArrayBufferView[], position: number | bigint,
-    id: number, memoryAlignment: number, rwFlags: number): number;
+  readonly args: Float64Array;
+  /**
+   * Queues one op of any kind, whose other fields are in `args`: `buffer` is
+   * a view (read, write), an array of views (readv, writev) or null.
+   * 0, -errno, or MISALIGNED_MEMORY.
+   */
+  queue(buffer: ArrayBufferView | readonly ArrayBufferView[] | null, position: number | bigint): number;
   flush(inlineMax: number): void;
   close(): void;
   counters(): [submittedInline: number, wakeups: number, batches: number, fixedOps: number, resubmitted: number];
@@ -23,9 +25,6 @@ export interface NativeRing {
   latency(): Float64Array;
   /** Whether the process's credentials changed since the ring was made (it then refuses every op). */
   credentialsChanged(): boolean;
-  /** Queues fallocate(fd, mode, offset, length). 0 or -errno. */
-  queueFallocate(fd: number, fileIndex: number, id: number, mode: number, offset: number | bigint,
-    length: number): number;
   /** 1: dropped before the kernel; 0: the engine was asked to cancel it; -errno: it cannot. */
   cancel(id: number): number;
   registerFile(fd: number): number;

@@ -141,6 +141,33 @@ function latencyStats(histogram: Float64Array): LatencyStats {
   };
 }
 
+/**
+ * One request, in the one shape it has from the method that makes it to the
+ * engine: it is handed to Ring.submit(), waits there for room if need be,
+ * sits in the request table while the engine has it, and is read again when
+ * it settles. The addon copies its fields into the engine's Op
+ * (addon/engine.h). An option of an op is a bit of `rwFlags`, not a field.
+ */
+export interface Op {
+  /** OP_READ, OP_WRITE... */
+  readonly code: number;
+  readonly target: OpTarget;
+  readonly fd: number;
+  /**
+   * A view (read, write), an array of views (readv, writev: the whole of
+   * each), or null. Referenced until the op settles.
+   */
+  buffer: ArrayBufferView | readonly ArrayBufferView[] | null;
+  readonly position: number | bigint;
+  /** Bytes: to transfer (a vectored op's total), or to allocate. */
+  readonly length: number;
+  /** What the buffers' addresses must be multiples of (1: anything). */
+  readonly memoryAlignment: number;
+  /** RWF_* for reads and writes (RWF_DSYNC...); fallocate(2)'s mode. */
+  readonly rwFlags: number;
+  readonly signal: AbortSignal | undefined;
+}
+
 /** What a request is on behalf of: a DirectFile, or a bare descriptor. */
 export interface OpTarget {
   readonly fd: number;
@@ -169,17 +196,9 @@ function capture(resolve: (value: number) => void, reject: (reason: unknown) => 
 
 /** An op waiting in JS for a free slot. */
 interface Waiting {
-  code: number;
-  target: OpTarget | null;
-  fd: number;
-  buffer: ArrayBufferView | ArrayBufferView[] | null;
-  position: number | bigint;
-  length: number;
-  memoryAlignment: number;
-  rwFlags: number;
+  op: Op;
   resolve: (value: number) => void;
   reject: (reason: unknown) => void;
-  signal: AbortSignal | undefined;
   /** Set when its signal fired while it waited: the op was dropped. */
   dead: boolean;
 }
@@ -274,7 +293,7 @@ export class Ring {
 
   #native: NativeRing;
   #results: Int32Array;
-  #args: Int32Array;
+  #args: Float64Array;
   // The addon holds this only weakly while the ring is idle.
   readonly #onCompleteCallback = (count: number): void => this.#onComplete(count);
   #inlineMax: number;
@@ -283,13 +302,8 @@ export class Ring {
   #freeCount: number;
   #resolves: ((value: number) => void)[];
   #rejects: ((reason: unknown) => void)[];
-  #buffers: unknown[];          // keeps each op's memory alive until it completes
-  #targets: (OpTarget | null)[];
-  #codes: Uint8Array;
-  #positions: (number | bigint)[];
-  #lengths: Float64Array;
-  // Only for ops given a signal: the signal, and whether it fired (1).
-  #signals: (AbortSignal | undefined)[];
+  #ops: (Op | undefined)[];     // keeps each op's memory alive until it completes
+  // Whether the signal of the op fired while the engine had it (1).
   #aborting: Uint8Array;
   #watched = new Map<AbortSignal, Watched>();
   #waiting = new WaitQueue();
@@ -373,12 +387,7 @@ export class Ring {
     this.#freeCount = entries;
     this.#resolves = new Array(entries).fill(undefined);
     this.#rejects = new Array(entries).fill(undefined);
-    this.#buffers = new Array(entries).fill(undefined);
-    this.#targets = new Array(entries).fill(null);
-    this.#codes = new Uint8Array(entries);
-    this.#positions = new Array(entries).fill(0);
-    this.#lengths = new Float64Array(entries);
-    this.#signals = new Array(entries).fill(undefined);
+    this.#ops = new Array(entries).fill(undefined);
     this.#aborting = new Uint8Array(entries);
   }
 
@@ -472,27 +481,25 @@ export class Ring {
   }
 
   /**
-   * Queues one op and returns its Promise. Arguments were checked by the
-   * caller. `buffer` stays referenced until the op completes.
+   * Queues one op and returns its Promise. Its fields were checked by the
+   * caller; the ring owns the record from here on. `op.buffer` stays
+   * referenced until the op completes.
    * @internal
    */
-  submit(code: number, target: OpTarget | null, fd: number, buffer: ArrayBufferView | ArrayBufferView[] | null,
-    position: number | bigint, length: number, memoryAlignment: number, rwFlags: number,
-    signal?: AbortSignal): Promise<number> {
+  submit(op: Op): Promise<number> {
     if (this.#closed) {
-      return Promise.reject(errnoError(9, SYSCALLS[code], 'the ring this file uses is closed', target?.path));
+      return Promise.reject(errnoError(9, SYSCALLS[op.code], 'the ring this file uses is closed', op.target.path));
     }
-    if (signal?.aborted === true) return Promise.reject(abortError(signal, 'queue', code, target));
+    const signal = op.signal;
+    if (signal?.aborted === true) return Promise.reject(abortError(signal, 'queue', op.code, op.target));
     const promise = new Promise<number>(capture);
     const resolve = nextResolve;
     const reject = nextReject;
-    target?.opStarted();
+    op.target.opStarted();
     if (this.#freeCount > 0) {
-      this.#start(code, target, fd, buffer, position, length, memoryAlignment, rwFlags, resolve, reject, signal);
+      this.#start(op, resolve, reject);
     } else {
-      const item: Waiting = {
-        code, target, fd, buffer, position, length, memoryAlignment, rwFlags, resolve, reject, signal, dead: false,
-      };
+      const item: Waiting = { op, resolve, reject, dead: false };
       if (signal !== undefined) this.#watch(signal).waiting.add(item);
       this.#waiting.push(item);
     }
@@ -537,54 +544,45 @@ export class Ring {
   #abortWaiting(item: Waiting): void {
     if (item.dead) return;
     this.#waiting.remove(item);
-    item.buffer = null;
-    item.reject(abortError(item.signal!, 'queue', item.code, item.target));
-    item.target?.opSettled();
+    const op = item.op;
+    op.buffer = null;
+    item.reject(abortError(op.signal!, 'queue', op.code, op.target));
+    op.target.opSettled();
     this.#checkIdle();
   }
 
-  #start(code: number, target: OpTarget | null, fd: number, buffer: ArrayBufferView | ArrayBufferView[] | null,
-    position: number | bigint, length: number, memoryAlignment: number, rwFlags: number,
-    resolve: (value: number) => void, reject: (reason: unknown) => void, signal: AbortSignal | undefined): void {
+  #start(op: Op, resolve: (value: number) => void, reject: (reason: unknown) => void): void {
     const id = this.#free[--this.#freeCount];
-    const status = code === OP_READV || code === OP_WRITEV
-      ? this.#native.queueVector(code, fd, buffer as ArrayBufferView[], position, id, memoryAlignment, rwFlags)
-      : code === OP_FALLOCATE
-        ? this.#native.queueFallocate(fd, target === null ? -1 : target.fileIndex, id, rwFlags, position, length)
-        : this.#queue(code, target, fd, buffer as ArrayBufferView | null, position, length, id, memoryAlignment, rwFlags);
+    const status = this.#queue(op, id);
     if (status !== 0) {
       this.#free[this.#freeCount++] = id;
       this.#errors++;
+      const { code, target } = op;
       reject(status === -EPERM && this.credentialsChanged ? this.#credentialsError(code, target)
         : status === -ERANGE ? detachedError(code, target)
         : status === MISALIGNED_MEMORY
-        ? errnoError(22, SYSCALLS[code], `${SYSCALLS[code]} buffer address is not a multiple of ${memoryAlignment}, ` +
-          `the direct-I/O memory alignment${target?.path !== undefined ? ` of '${target.path}'` : ''}; ` +
-          'allocate buffers with allocAligned()', target?.path)
-        : errnoError(-status, SYSCALLS[code], undefined, target?.path));
-      if (signal !== undefined) {
+        ? errnoError(22, SYSCALLS[code], `${SYSCALLS[code]} buffer address is not a multiple of ${op.memoryAlignment}, ` +
+          `the direct-I/O memory alignment${target.path !== undefined ? ` of '${target.path}'` : ''}; ` +
+          'allocate buffers with allocAligned()', target.path)
+        : errnoError(-status, SYSCALLS[code], undefined, target.path));
+      if (op.signal !== undefined) {
         // An op that waited for room was watched while it waited.
-        const watched = this.#watched.get(signal);
-        if (watched !== undefined) this.#unwatch(signal, watched);
+        const watched = this.#watched.get(op.signal);
+        if (watched !== undefined) this.#unwatch(op.signal, watched);
       }
-      target?.opSettled();
+      target.opSettled();
       this.#checkIdle();
       return;
     }
     this.#resolves[id] = resolve;
     this.#rejects[id] = reject;
-    this.#buffers[id] = buffer;
-    this.#targets[id] = target;
-    this.#codes[id] = code;
-    this.#positions[id] = position;
-    this.#lengths[id] = length;
+    this.#ops[id] = op;
     this.#submitted++;
-    if (signal !== undefined) {
+    if (op.signal !== undefined) {
       // An aborted op that has an id is dropped if not yet submitted, else
       // the engine is asked to cancel it. Either way it settles when its
       // completion comes, so its memory stays referenced until then.
-      this.#signals[id] = signal;
-      this.#watch(signal).started.add(id);
+      this.#watch(op.signal).started.add(id);
     }
     // Hand over every submitBatch ops rather than only at the end of the
     // tick: at depth, a whole batch of completions is settled in one tick, and
@@ -599,17 +597,17 @@ export class Ring {
     }
   }
 
-  #queue(code: number, target: OpTarget | null, fd: number, buffer: ArrayBufferView | null, position: number | bigint, length: number,
-    id: number, memoryAlignment: number, rwFlags: number): number {
+  /** Hands `op` to the addon as request `id`: its fields in #args, then one call. 0, -errno or MISALIGNED_MEMORY. */
+  #queue(op: Op, id: number): number {
     const args = this.#args;
-    args[QUEUE_ARG_CODE] = code;
-    args[QUEUE_ARG_FD] = fd;
-    args[QUEUE_ARG_LENGTH] = length;
+    args[QUEUE_ARG_CODE] = op.code;
+    args[QUEUE_ARG_FD] = op.fd;
+    args[QUEUE_ARG_LENGTH] = op.length;
     args[QUEUE_ARG_ID] = id;
-    args[QUEUE_ARG_MEMORY_ALIGNMENT] = memoryAlignment;
-    args[QUEUE_ARG_RW_FLAGS] = rwFlags;
-    args[QUEUE_ARG_FILE_INDEX] = target === null ? -1 : target.fileIndex;
-    return this.#native.queue(buffer, position);
+    args[QUEUE_ARG_MEMORY_ALIGNMENT] = op.memoryAlignment;
+    args[QUEUE_ARG_RW_FLAGS] = op.rwFlags;
+    args[QUEUE_ARG_FILE_INDEX] = op.target.fileIndex;
+    return this.#native.queue(op.buffer, op.position);
   }
 
   /** Called by the addon with `count` (id, result) pairs in #results. */
@@ -624,19 +622,15 @@ export class Ring {
       const result = results[2 * i + 1];
       const resolve = this.#resolves[id];
       const reject = this.#rejects[id];
-      const target = this.#targets[id];
-      const buffer = this.#buffers[id];
+      const op = this.#ops[id]!;
       this.#resolves[id] = undefined as never;
       this.#rejects[id] = undefined as never;
-      this.#buffers[id] = undefined;
-      this.#targets[id] = null;
+      this.#ops[id] = undefined;
       this.#free[this.#freeCount++] = id;
       this.#completed++;
-      const code = this.#codes[id];
-      const signal = this.#signals[id];
+      const { code, target, signal } = op;
       let aborting = 0;
       if (signal !== undefined) {
-        this.#signals[id] = undefined;
         const watched = this.#watched.get(signal);
         if (watched !== undefined) {
           watched.started.delete(id);
@@ -651,31 +645,30 @@ export class Ring {
         // DROPPED: the ring took it back before it was submitted.
         this.#errors++;
         reject(abortError(signal!, result === DROPPED ? 'queue' : 'engine', code, target));
-      } else if (result === -22 && this.engine === 'aio' && (code === OP_FSYNC || code === OP_FDATASYNC) && target !== null) {
+      } else if (result === -22 && this.engine === 'aio' && (code === OP_FSYNC || code === OP_FDATASYNC)) {
         // Linux before 4.18 has no IOCB_CMD_FSYNC/FDSYNC: sync on libuv's
         // pool instead, never on the JS thread. The target stays busy (its
         // descriptor open) until then.
         this.#syncOffThread(code, target, resolve, reject);
         continue;
-      } else if (result === -22 && this.engine === 'aio' && target !== null && target.direct === false &&
+      } else if (result === -22 && this.engine === 'aio' && target.direct === false &&
         (code === OP_READ || code === OP_WRITE)) {
         // Linux AIO refuses files without read_iter/write_iter (procfs,
         // sysfs...) with EINVAL; a buffered file may be one: pread/pwrite it
         // on libuv's pool instead.
-        this.#transferOffThread(code, target, buffer as ArrayBufferView, this.#positions[id], this.#lengths[id],
-          resolve, reject);
+        this.#transferOffThread(op, resolve, reject);
         continue;
       } else {
         this.#errors++;
-        reject(this.#kernelError(-result, code, target, this.#positions[id], this.#lengths[id]));
+        reject(this.#kernelError(-result, op));
       }
-      target?.opSettled();
+      target.opSettled();
     }
     while (this.#freeCount > 0 && this.#waiting.length > 0) {
-      const op = this.#waiting.shift()!;
-      if (op.signal !== undefined) this.#watched.get(op.signal)?.waiting.delete(op);
-      this.#start(op.code, op.target, op.fd, op.buffer, op.position, op.length, op.memoryAlignment, op.rwFlags,
-        op.resolve, op.reject, op.signal);
+      const item = this.#waiting.shift()!;
+      const signal = item.op.signal;
+      if (signal !== undefined) this.#watched.get(signal)?.waiting.delete(item);
+      this.#start(item.op, item.resolve, item.reject);
     }
     this.#checkIdle();
   }
@@ -701,10 +694,10 @@ export class Ring {
     else fs.fdatasync(target.fd, done);
   }
 
-  #transferOffThread(code: number, target: OpTarget, buffer: ArrayBufferView, position: number | bigint,
-    length: number, resolve: (value: number) => void, reject: (reason: unknown) => void): void {
+  #transferOffThread(op: Op, resolve: (value: number) => void, reject: (reason: unknown) => void): void {
+    const { code, target, length, position } = op;
     const done = this.#settleOffThread(code, target, resolve, reject);
-    const view = buffer as NodeJS.ArrayBufferView;
+    const view = op.buffer as NodeJS.ArrayBufferView;
     if (code === OP_READ) {
       fs.read(target.fd, view, 0, length, position, done);
     } else if (typeof position === 'number') {
@@ -723,35 +716,34 @@ export class Ring {
     }
   }
 
-  #credentialsError(code: number, target: OpTarget | null): ErrnoError {
+  #credentialsError(code: number, target: OpTarget): ErrnoError {
     // The default ring replaces itself: the next defaultRing() makes a new
     // one (its files keep this one, which refuses them with EPERM).
     if (defaultRingInstance === this) defaultRingInstance = undefined;
     return errnoError(1, SYSCALLS[code],
       `the process changed its user or groups after this ring was made, and ${this.engine} would run ` +
-      'the request with the old rights; make a new Ring (the default ring replaces itself)', target?.path);
+      'the request with the old rights; make a new Ring (the default ring replaces itself)', target.path);
   }
 
-  #kernelError(errno: number, code: number, target: OpTarget | null, position: number | bigint,
-    length: number): ErrnoError {
+  #kernelError(errno: number, op: Op): ErrnoError {
+    const { code, target, position, length } = op;
     if (errno === EPERM && this.credentialsChanged) return this.#credentialsError(code, target);
     const syscall = SYSCALLS[code];
-    const where = target?.path !== undefined ? `'${target.path}'` : `fd ${target?.fd ?? '?'}`;
+    const where = target.path !== undefined ? `'${target.path}'` : `fd ${target.fd}`;
     const transfer = code === OP_READ || code === OP_WRITE || code === OP_READV || code === OP_WRITEV;
     let error: ErrnoError;
-    if (errno === 22 && transfer && target?.direct !== false) {
+    if (errno === 22 && transfer && target.direct !== false) {
       error = errnoError(errno, syscall,
         `invalid argument, ${syscall} of ${length} bytes at offset ${position} on ${where} ` +
         '(direct I/O needs the buffer address, the offset and the length to be multiples of the ' +
-        `file's direct-I/O alignment; see ${target?.path !== undefined ? 'file.alignment' : 'alignmentOf(fd)'})`,
-        target?.path);
+        `file's direct-I/O alignment; see ${target.path !== undefined ? 'file.alignment' : 'alignmentOf(fd)'})`,
+        target.path);
     } else {
-      error = errnoError(errno, syscall, undefined, target?.path);
-      if (target?.path === undefined) error.message += ` on ${where}`;
-      if (transfer) error.message += ` (${length} bytes at offset ${position})`;
-      else if (code === OP_FALLOCATE) error.message += ` (${length} bytes at offset ${position})`;
+      error = errnoError(errno, syscall, undefined, target.path);
+      if (target.path === undefined) error.message += ` on ${where}`;
+      if (transfer || code === OP_FALLOCATE) error.message += ` (${length} bytes at offset ${position})`;
     }
-    if (target?.path === undefined && target !== null) error.fd = target.fd;
+    if (target.path === undefined) error.fd = target.fd;
     return error;
   }
 }
