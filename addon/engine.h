@@ -99,8 +99,10 @@ class Engine {
   virtual void TakeRetries(std::vector<Op>* out) { (void)out; }
 
   // Whether the JS thread may call SubmitInline(): true only where
-  // submission never blocks in the kernel for long. io_submit(2) can block on
-  // filesystem metadata, so the aio engine says no.
+  // SubmitInline() never blocks in the kernel for long. Every engine says
+  // yes today: io_uring and the threadpool only queue, and the aio engine's
+  // SubmitInline() takes reads alone, with RWF_NOWAIT, since io_submit(2)
+  // can block on filesystem metadata.
   virtual bool CanSubmitInline() const = 0;
 
   // Whether requests may run with the rights of the thread that made the
@@ -159,6 +161,16 @@ struct EngineOptions {
   unsigned threads = 4;           // threadpool engine: worker threads
   unsigned sqpoll_idle_ms = 0;    // io_uring: a kernel thread polls the SQ (SQPOLL) when > 0
 };
+
+// Makes an engine of class E and starts it (its Init(options) returns 0 or
+// -errno): the engine, or nullptr with *err set to that -errno.
+template <class E>
+std::unique_ptr<Engine> StartEngine(const EngineOptions& options, int* err) {
+  std::unique_ptr<E> engine(new E());
+  *err = engine->Init(options);
+  if (*err < 0) return nullptr;
+  return engine;
+}
 
 // Each returns nullptr and sets *err to a negative errno when the engine cannot
 // start here (ENOSYS: not built in or not in the kernel; EPERM: forbidden...).
