@@ -1,9 +1,8 @@
 // Files opened for direct I/O, and I/O on descriptors the caller opened.
 import fs = require('fs');
 import { fileURLToPath } from 'url';
-import {
-  binding, FALLOC_FL_KEEP_SIZE, OP_FALLOCATE, OP_FDATASYNC, OP_FSYNC, OP_READ, OP_READV, OP_WRITE, OP_WRITEV, RWF_DSYNC,
-} from './native';
+import { binding, OP_FALLOCATE, OP_FDATASYNC, OP_FSYNC, OP_READ, OP_READV, OP_WRITE, OP_WRITEV } from './native';
+import { FALLOC_FL_KEEP_SIZE, RWF_DSYNC } from './kernel';
 import { alignmentError, errnoError, invalidArgType, invalidArgValue } from './errors';
 import {
   checkAllocateLength, checkBuffer, checkBuffers, checkEnd, checkSignal, checkFd, checkInteger, checkIoOptions, checkLength, checkPosition, IoOptions, remainder,
