@@ -7,7 +7,8 @@ import { alignmentError, errnoError, invalidArgType, invalidArgValue } from './e
 import {
   checkAllocateLength, checkBuffer, checkBuffers, checkEnd, checkSignal, checkFd, checkInteger, checkIoOptions, checkLength, checkPosition, IoOptions, remainder,
 } from './checks';
-import { defaultRing, OpTarget, Ring } from './ring';
+import type { OpTarget } from './op';
+import { defaultRing, Ring } from './ring';
 import { parseFlags } from './flags';
 import { planRead, planReadMany, ReadManyOptions, ReadOptions, ReadPlan, ReadRange, runReadPlan } from './ranges';
 import { checkTruncateLength } from './checks';

@@ -1,6 +1,7 @@
 // What this machine supports, and why not where it does not.
 import { binding } from './native';
-import { ENGINES, EngineName, readSysctl, Ring } from './ring';
+import { chooseEngine, ENGINES, EngineName, readSysctl } from './engines';
+import { Ring } from './ring';
 
 export interface EngineReport {
   engine: EngineName;
@@ -43,11 +44,15 @@ export async function probe(): Promise<ProbeReport> {
       engines.push({ engine, available: false, code, reason: message.replace(/^\w+: the \w+ engine cannot start: /, '') });
     }
   }
-  const forced = process.env.ODIRECT_ENGINE;
   const usable = engines.filter((report) => report.available).map((report) => report.engine);
-  const defaultEngine = forced !== undefined && forced !== '' && forced !== 'auto'
-    ? (usable.includes(forced as EngineName) ? forced as EngineName : null)
-    : usable[0] ?? null;
+  // The engine a ring made with the defaults would run on (none where ODIRECT_ENGINE is not a name).
+  let choice: EngineName | 'auto' | null;
+  try {
+    choice = chooseEngine('auto');
+  } catch {
+    choice = null;
+  }
+  const defaultEngine = choice === 'auto' ? usable[0] ?? null : choice !== null && usable.includes(choice) ? choice : null;
   const report: ProbeReport = {
     kernel: binding.kernelRelease(),
     liburing: binding.liburingVersion(),

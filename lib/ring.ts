@@ -1,185 +1,26 @@
-// A Ring: one engine instance (one kernel queue, and a thread that submits
-// for it at depth) and the JS side of its requests: the request table, the
-// hand-over of queued ops, the queue of ops waiting for room, and the
-// settling of Promises from the completions the JS thread reads itself.
-import fs = require('fs');
-import util = require('util');
+// A Ring: one engine instance and the JS side of its requests, the hot path
+// of the package: the request table, the hand-over of queued ops to the
+// addon, the queue of ops waiting for room, and the settling of Promises
+// from the completions the JS thread reads itself (addon/ring.h). What is
+// not per op lives beside it: engine choice (engines.ts), options
+// (ring-options.ts), stats (ring-stats.ts), abort bookkeeping (aborts.ts),
+// the aio engine's fallbacks (aio-fallback.ts), errors (errors.ts).
+import { Aborts } from './aborts';
+import { aioRefusal, runOnPool } from './aio-fallback';
+import { watchCredentialChanges } from './credentials';
+import { EngineAttempt, EngineName, startEngine } from './engines';
 import {
-  binding, DROPPED, NativeRing, LATENCY_BUCKETS, MISALIGNED_MEMORY, SYSCALLS,
-  OP_FALLOCATE, OP_FSYNC, OP_FDATASYNC, OP_READ, OP_READV, OP_WRITE, OP_WRITEV,
-  QUEUE_ARG_CODE, QUEUE_ARG_FD, QUEUE_ARG_ID, QUEUE_ARG_LENGTH, QUEUE_ARG_MEMORY_ALIGNMENT, QUEUE_ARG_RW_FLAGS,
-  QUEUE_ARG_FILE_INDEX,
+  abortError, credentialsError, detachedError, ErrnoError, errnoError, misalignedMemoryError, opError,
+} from './errors';
+import {
+  DROPPED, MISALIGNED_MEMORY, NativeRing, SYSCALLS,
+  QUEUE_ARG_CODE, QUEUE_ARG_FD, QUEUE_ARG_FILE_INDEX, QUEUE_ARG_ID, QUEUE_ARG_LENGTH, QUEUE_ARG_MEMORY_ALIGNMENT,
+  QUEUE_ARG_RW_FLAGS,
 } from './native';
-import { abortError, detachedError, ErrnoError, errnoError, invalidArgValue } from './errors';
-import { checkInteger } from './checks';
-
-export type EngineName = 'io_uring' | 'aio' | 'threadpool';
-export const ENGINES: readonly EngineName[] = ['io_uring', 'aio', 'threadpool'];
-
-export interface RingOptions {
-  /** Ops the ring keeps in the kernel at once; more wait in JS. Default 256. */
-  entries?: number;
-  /** 'auto' (default: io_uring, then aio, then threadpool), or one engine, which must start. */
-  engine?: EngineName | 'auto';
-  /**
-   * Ops handed over together. JS hands queued ops to the engine every
-   * `submitBatch` ops and at the end of each tick (and the first op queued
-   * after a batch of completions at once), and the submission thread
-   * submits them in chunks of this size, so that the kernel gets work while
-   * JS is still settling a batch of completions. Default 8.
-   */
-  submitBatch?: number;
-  /**
-   * Submit from the JS thread itself while at most this many ops would be in
-   * the kernel; beyond that, the ring's submission thread submits. Default:
-   * every op (measured fastest). The aio engine submits only reads from the
-   * JS thread, with RWF_NOWAIT; the rest, and reads that would block, go to
-   * the submission thread, since io_submit(2) can block.
-   */
-  inlineMax?: number;
-  /** threadpool engine: worker threads. Default 4. */
-  threads?: number;
-  /**
-   * io_uring engine: a kernel thread polls the submission queue
-   * (IORING_SETUP_SQPOLL), so submitting costs no system call while it is
-   * awake. true, or the milliseconds it stays awake without work (default
-   * 50). Off by default: it takes a core of its own (docs/benchmarks.md).
-   * The JS thread then submits every op itself.
-   */
-  sqpoll?: boolean | number;
-  /**
-   * io_uring engine: register each file open()ed on this ring with the
-   * kernel (fixed files, IOSQE_FIXED_FILE), so that its ops skip the
-   * per-op lookup and reference count of the file. Default true. Files
-   * past the table (1024, or RLIMIT_NOFILE if lower) use their descriptor.
-   */
-  registerFiles?: boolean;
-}
-
-/** Why an engine was passed over. */
-export interface EngineAttempt {
-  engine: EngineName;
-  error: ErrnoError;
-}
-
-export interface RingStats {
-  engine: EngineName;
-  entries: number;
-  /** Ops handed to the engine and not yet settled. */
-  inFlight: number;
-  /** Ops waiting in JS for room in the ring. */
-  queued: number;
-  submitted: number;
-  completed: number;
-  errors: number;
-  /** Of `submitted`, how many the JS thread submitted itself. */
-  submittedInline: number;
-  /**
-   * aio: of `submittedInline`, the reads that could not complete without
-   * blocking (RWF_NOWAIT said EAGAIN, or they came back short) and that the
-   * submission thread submitted again. 0 on the other engines.
-   */
-  resubmitted: number;
-  /** Times the JS thread woke the submission thread. */
-  wakeups: number;
-  /** Completion batches handed to JS (one call into JS each). */
-  batches: number;
-  /** Of `submitted`, the reads and writes into a registered BufferPool (READ_FIXED/WRITE_FIXED). */
-  fixedOps: number;
-  /** BufferPools registered with this ring now. */
-  registeredBuffers: number;
-  /** Files registered with this ring now (fixed files; `registerFiles`). */
-  registeredFiles: number;
-  /** Time from each op's hand-over to the engine until its completion reached JS. */
-  latency: LatencyStats;
-}
-
-/**
- * Latencies in microseconds, from a histogram of 8 buckets per power of two:
- * each percentile is the upper bound of its bucket (at most 12.5 % above).
- */
-export interface LatencyStats {
-  /** Ops measured: every op that was handed to the engine. */
-  count: number;
-  mean: number;
-  p50: number;
-  p90: number;
-  p99: number;
-  p999: number;
-  max: number;
-}
-
-/** The upper bound, in ns, of histogram bucket `index` (addon/ring.cc, LatencyBucket). */
-function bucketTop(index: number): number {
-  if (index < 8) return index + 1;
-  const exponent = Math.floor(index / 8) + 2;
-  return (9 + (index % 8)) * 2 ** (exponent - 3);
-}
-
-function latencyStats(histogram: Float64Array): LatencyStats {
-  let count = 0;
-  for (let i = 0; i < LATENCY_BUCKETS; i++) count += histogram[i];
-  const max = histogram[LATENCY_BUCKETS];
-  const percentile = (fraction: number): number => {
-    if (count === 0) return 0;
-    const rank = Math.ceil(fraction * count);
-    let seen = 0;
-    for (let i = 0; i < LATENCY_BUCKETS; i++) {
-      seen += histogram[i];
-      if (seen >= rank) return Math.min(bucketTop(i), max) / 1000;
-    }
-    return max / 1000;
-  };
-  return {
-    count,
-    mean: count === 0 ? 0 : histogram[LATENCY_BUCKETS + 1] / count / 1000,
-    p50: percentile(0.5),
-    p90: percentile(0.9),
-    p99: percentile(0.99),
-    p999: percentile(0.999),
-    max: max / 1000,
-  };
-}
-
-/**
- * One request, in the one shape it has from the method that makes it to the
- * engine: it is handed to Ring.submit(), waits there for room if need be,
- * sits in the request table while the engine has it, and is read again when
- * it settles. The addon copies its fields into the engine's Op
- * (addon/engine.h). An option of an op is a bit of `rwFlags`, not a field.
- */
-export interface Op {
-  /** OP_READ, OP_WRITE... */
-  readonly code: number;
-  readonly target: OpTarget;
-  readonly fd: number;
-  /**
-   * A view (read, write), an array of views (readv, writev: the whole of
-   * each), or null. Referenced until the op settles.
-   */
-  buffer: ArrayBufferView | readonly ArrayBufferView[] | null;
-  readonly position: number | bigint;
-  /** Bytes: to transfer (a vectored op's total), or to allocate. */
-  readonly length: number;
-  /** What the buffers' addresses must be multiples of (1: anything). */
-  readonly memoryAlignment: number;
-  /** RWF_* for reads and writes (RWF_DSYNC...); fallocate(2)'s mode. */
-  readonly rwFlags: number;
-  readonly signal: AbortSignal | undefined;
-}
-
-/** What a request is on behalf of: a DirectFile, or a bare descriptor. */
-export interface OpTarget {
-  readonly fd: number;
-  readonly path: string | undefined;
-  /** Whether the descriptor bypasses the page cache; undefined when unknown (a caller's descriptor). */
-  readonly direct: boolean | undefined;
-  /** The slot registerFile() gave this target's descriptor, or -1. */
-  readonly fileIndex: number;
-  /** Called when an op of this target is handed to the ring and when it settles. */
-  opStarted(): void;
-  opSettled(): void;
-}
+import type { Op } from './op';
+import { checkRingOptions, RingOptions } from './ring-options';
+import { latencyStats, RingStats } from './ring-stats';
+import { Waiting, WaitQueue } from './wait-queue';
 
 const EPERM = 1;
 const ERANGE = 34;
@@ -192,95 +33,6 @@ let nextReject: (reason: unknown) => void = () => {};
 function capture(resolve: (value: number) => void, reject: (reason: unknown) => void): void {
   nextResolve = resolve;
   nextReject = reject;
-}
-
-/** An op waiting in JS for a free slot. */
-interface Waiting {
-  op: Op;
-  resolve: (value: number) => void;
-  reject: (reason: unknown) => void;
-  /** Set when its signal fired while it waited: the op was dropped. */
-  dead: boolean;
-}
-
-/** The ops of one AbortSignal on a ring, watched by one listener. */
-interface Watched {
-  listener: () => void;
-  waiting: Set<Waiting>;
-  started: Set<number>;  // ids
-}
-
-/** A FIFO of waiting ops that does not copy on every shift; aborted ops are skipped. */
-class WaitQueue {
-  #items: (Waiting | undefined)[] = [];
-  #head = 0;
-  #dead = 0;
-  get length(): number { return this.#items.length - this.#head - this.#dead; }
-  push(item: Waiting): void { this.#items.push(item); }
-  /** Marks a waiting op as dropped; shift() skips it. */
-  remove(item: Waiting): void {
-    item.dead = true;
-    this.#dead++;
-  }
-  shift(): Waiting | undefined {
-    while (this.#head < this.#items.length) {
-      const item = this.#items[this.#head];
-      this.#items[this.#head++] = undefined;
-      if (this.#head > 1024 && this.#head * 2 > this.#items.length) {
-        this.#items = this.#items.slice(this.#head);
-        this.#head = 0;
-      }
-      if (!item!.dead) return item;
-      this.#dead--;
-    }
-    return undefined;
-  }
-}
-
-function engineFromEnvironment(): EngineName | 'auto' {
-  const forced = process.env.ODIRECT_ENGINE;
-  if (forced === undefined || forced === '' || forced === 'auto') return 'auto';
-  if ((ENGINES as readonly string[]).includes(forced)) return forced as EngineName;
-  throw invalidArgValue('ODIRECT_ENGINE', `must be one of ${ENGINES.join(', ')} or auto`, forced);
-}
-
-/** A number from /proc/sys, or undefined where it cannot be read. */
-export function readSysctl(name: string): number | undefined {
-  try {
-    const value = Number.parseInt(fs.readFileSync(`/proc/sys/${name}`, 'utf8'), 10);
-    return Number.isNaN(value) ? undefined : value;
-  } catch {
-    return undefined;
-  }
-}
-
-/** Why `engine` could not start, from its -errno and what the machine says. */
-function engineReason(engine: EngineName, code: string, description: string): string {
-  if (code === 'ENOSYS') {
-    return engine === 'io_uring' && !binding.builtWithLiburing
-      ? 'odirect was built without liburing (install liburing-dev and reinstall)'
-      : 'the kernel does not have it (ENOSYS)';
-  }
-  if (code === 'EPERM' && engine === 'io_uring') {
-    const disabled = readSysctl('kernel/io_uring_disabled');
-    if (disabled === 2) return 'disabled on this machine (kernel.io_uring_disabled = 2)';
-    if (disabled === 1) return 'disabled for this user (kernel.io_uring_disabled = 1 and not in kernel.io_uring_group)';
-    return 'forbidden for this process (EPERM: a seccomp filter, as in containers)';
-  }
-  if (code === 'EPERM') return 'forbidden for this process (EPERM: a seccomp filter, as in containers)';
-  if (code === 'EAGAIN' && engine === 'aio') {
-    return `fs.aio-max-nr is exhausted (${readSysctl('fs/aio-nr') ?? '?'} of ${readSysctl('fs/aio-max-nr') ?? '?'} in use)`;
-  }
-  if (code === 'ENOMEM') return 'not enough locked memory (RLIMIT_MEMLOCK) or kernel memory (ENOMEM)';
-  if (code === 'EINVAL') return 'the kernel refused its parameters (EINVAL)';
-  return `${description} (${code})`;
-}
-
-function engineError(engine: EngineName, errno: number): ErrnoError {
-  const code = errnoError(errno, 'ring').code;
-  const description = util.getSystemErrorMap().get(-errno)?.[1] ?? 'unknown error';
-  return errnoError(errno, engine === 'io_uring' ? 'io_uring_setup' : engine === 'aio' ? 'io_setup' : 'eventfd',
-    `the ${engine} engine cannot start: ${engineReason(engine, code, description)}`);
 }
 
 export class Ring {
@@ -305,11 +57,13 @@ export class Ring {
   #ops: (Op | undefined)[];     // keeps each op's memory alive until it completes
   // Whether the signal of the op fired while the engine had it (1).
   #aborting: Uint8Array;
-  #watched = new Map<AbortSignal, Watched>();
+  readonly #aborts = new Aborts<Waiting>((started, waiting) => this.#abort(started, waiting));
   #waiting = new WaitQueue();
   #flushScheduled = false;
   #pendingCount = 0;         // ops queued since the last hand-over
   #submitBatch: number;
+  /** Whether failures go to the aio engine's fallbacks (aio-fallback.ts). */
+  #aio: boolean;
   #closed = false;
   #closing: Promise<void> | null = null;
   #idle: (() => void) | null = null;
@@ -326,62 +80,26 @@ export class Ring {
   };
 
   constructor(options: RingOptions = {}) {
-    if (options === null || typeof options !== 'object') throw invalidArgValue('options', 'must be an object', options);
     // Every option is checked before an engine (and its thread) starts.
-    // io_uring takes at most 32768 entries (IORING_MAX_ENTRIES).
-    const entries = checkInteger(options.entries ?? 256, 'entries', 1, 32768);
-    const submitBatch = checkInteger(options.submitBatch ?? 8, 'submitBatch', 1, 1024);
-    const threads = checkInteger(options.threads ?? 4, 'threads', 1, 256);
-    const inlineMax = options.inlineMax === undefined ? undefined
-      : checkInteger(options.inlineMax, 'inlineMax', 0, 0xffffffff);
-    const registerFiles = options.registerFiles ?? true;
-    if (typeof registerFiles !== 'boolean') throw invalidArgValue('registerFiles', 'must be a boolean', registerFiles);
-    const sqpoll = options.sqpoll ?? false;
-    const sqpollIdleMs = sqpoll === false ? 0 : sqpoll === true ? 50 : checkInteger(sqpoll, 'sqpoll', 1, 60_000);
-    let requested: EngineName | 'auto' = options.engine ?? 'auto';
-    if (requested !== 'auto' && !(ENGINES as readonly string[]).includes(requested)) {
-      throw invalidArgValue('engine', `must be one of ${ENGINES.join(', ')} or auto`, requested);
-    }
-    // ODIRECT_ENGINE decides what 'auto' means for the whole process.
-    if (requested === 'auto') requested = engineFromEnvironment();
-    const candidates = requested === 'auto' ? ENGINES : [requested];
-    const passedOver: EngineAttempt[] = [];
-    let native: NativeRing | undefined;
-    for (const engine of candidates) {
-      if (sqpollIdleMs > 0 && engine !== 'io_uring') {
-        passedOver.push({ engine, error: errnoError(95, 'ring', `the ${engine} engine cannot start: sqpoll is an io_uring option`) });
-        continue;
-      }
-      const attempt = new binding.NativeRing(engine, entries, submitBatch, threads, this.#onCompleteCallback, sqpollIdleMs);
-      if (attempt.error === 0) {
-        native = attempt;
-        break;
-      }
-      passedOver.push({ engine, error: engineError(engine, -attempt.error) });
-    }
-    if (native === undefined) {
-      const last = passedOver[passedOver.length - 1];
-      if (requested !== 'auto') throw last.error;
-      const error = errnoError(-last.error.errno, 'ring',
-        `no engine can start here: ${passedOver.map((a) => a.error.message).join('; ')}`);
-      throw error;
-    }
+    const settings = checkRingOptions(options);
+    watchCredentialChanges();
+    const { native, passedOver } = startEngine(settings.engine, settings, this.#onCompleteCallback);
     this.#native = native;
     this.engine = native.engine as EngineName;
     this.entries = native.capacity;
     this.passedOver = passedOver;
     this.#results = native.results;
     this.#args = native.args;
-    // Who submits, as measured (docs/benchmarks.md): on io_uring the JS
-    // thread submits every op itself. Since the JS thread reads completions
-    // itself, an op submitted by the ring's thread costs that thread a
-    // wake-up to run the request's completion work in the kernel before the
-    // completion is posted; at QD 64 the JS thread alone did 97k IOPS on the
-    // disk against 92k, and 433-442k on tmpfs against 287-303k. On aio the
-    // JS thread submits reads with RWF_NOWAIT (addon/engine_aio.cc).
-    this.#inlineMax = inlineMax ?? 0xffffffff;
-    this.#submitBatch = submitBatch;
-    this.#registerFiles = registerFiles && this.engine === 'io_uring';
+    // The JS thread submits every op itself by default: it reads the
+    // completions itself, and an op the ring's thread submitted would cost
+    // that thread a wake-up in the kernel before its completion is posted
+    // (docs/benchmarks.md has the figures). On aio it submits reads only,
+    // with RWF_NOWAIT (addon/engine_aio.cc).
+    this.#inlineMax = settings.inlineMax ?? 0xffffffff;
+    this.#submitBatch = settings.submitBatch;
+    this.#aio = this.engine === 'aio';
+    this.#registerFiles = settings.registerFiles && this.engine === 'io_uring';
+    const { entries } = this;
     this.#free = new Int32Array(entries);
     for (let i = 0; i < entries; i++) this.#free[i] = entries - 1 - i;
     this.#freeCount = entries;
@@ -500,55 +218,10 @@ export class Ring {
       this.#start(op, resolve, reject);
     } else {
       const item: Waiting = { op, resolve, reject, dead: false };
-      if (signal !== undefined) this.#watch(signal).waiting.add(item);
+      if (signal !== undefined) this.#aborts.addWaiting(signal, item);
       this.#waiting.push(item);
     }
     return promise;
-  }
-
-  /**
-   * The ops of a signal, with the one listener that aborts them all: a
-   * signal shared by thousands of ops costs one listener, not thousands.
-   */
-  #watch(signal: AbortSignal): Watched {
-    let watched = this.#watched.get(signal);
-    if (watched === undefined) {
-      const entry: Watched = { listener: () => this.#abort(signal, entry), waiting: new Set(), started: new Set() };
-      watched = entry;
-      this.#watched.set(signal, entry);
-      signal.addEventListener('abort', entry.listener, { once: true });
-    }
-    return watched;
-  }
-
-  /** Stops watching `signal` once none of its ops is left. */
-  #unwatch(signal: AbortSignal, watched: Watched): void {
-    if (watched.waiting.size === 0 && watched.started.size === 0) {
-      signal.removeEventListener('abort', watched.listener);
-      this.#watched.delete(signal);
-    }
-  }
-
-  #abort(signal: AbortSignal, watched: Watched): void {
-    this.#watched.delete(signal);
-    for (const id of watched.started) {
-      this.#native.cancel(id);
-      this.#aborting[id] = 1;
-    }
-    watched.started.clear();
-    for (const item of watched.waiting) this.#abortWaiting(item);
-    watched.waiting.clear();
-  }
-
-  /** An aborted op that is still waiting in JS: dropped, never handed to the engine. */
-  #abortWaiting(item: Waiting): void {
-    if (item.dead) return;
-    this.#waiting.remove(item);
-    const op = item.op;
-    op.buffer = null;
-    item.reject(abortError(op.signal!, 'queue', op.code, op.target));
-    op.target.opSettled();
-    this.#checkIdle();
   }
 
   #start(op: Op, resolve: (value: number) => void, reject: (reason: unknown) => void): void {
@@ -557,20 +230,13 @@ export class Ring {
     if (status !== 0) {
       this.#free[this.#freeCount++] = id;
       this.#errors++;
-      const { code, target } = op;
-      reject(status === -EPERM && this.credentialsChanged ? this.#credentialsError(code, target)
-        : status === -ERANGE ? detachedError(code, target)
-        : status === MISALIGNED_MEMORY
-        ? errnoError(22, SYSCALLS[code], `${SYSCALLS[code]} buffer address is not a multiple of ${op.memoryAlignment}, ` +
-          `the direct-I/O memory alignment${target.path !== undefined ? ` of '${target.path}'` : ''}; ` +
-          'allocate buffers with allocAligned()', target.path)
-        : errnoError(-status, SYSCALLS[code], undefined, target.path));
-      if (op.signal !== undefined) {
-        // An op that waited for room was watched while it waited.
-        const watched = this.#watched.get(op.signal);
-        if (watched !== undefined) this.#unwatch(op.signal, watched);
-      }
-      target.opSettled();
+      reject(status === MISALIGNED_MEMORY ? misalignedMemoryError(op)
+        : status === -ERANGE ? detachedError(op.code, op.target)
+        : status === -EPERM && this.credentialsChanged ? this.#credentialsError(op)
+        : errnoError(-status, SYSCALLS[op.code], undefined, op.target.path));
+      // An op that waited for room was watched while it waited.
+      if (op.signal !== undefined) this.#aborts.release(op.signal);
+      op.target.opSettled();
       this.#checkIdle();
       return;
     }
@@ -578,12 +244,10 @@ export class Ring {
     this.#rejects[id] = reject;
     this.#ops[id] = op;
     this.#submitted++;
-    if (op.signal !== undefined) {
-      // An aborted op that has an id is dropped if not yet submitted, else
-      // the engine is asked to cancel it. Either way it settles when its
-      // completion comes, so its memory stays referenced until then.
-      this.#watch(op.signal).started.add(id);
-    }
+    // An aborted op that has an id is dropped if not yet submitted, else the
+    // engine is asked to cancel it. Either way it settles when its
+    // completion comes, so its memory stays referenced until then.
+    if (op.signal !== undefined) this.#aborts.addStarted(op.signal, id);
     // Hand over every submitBatch ops rather than only at the end of the
     // tick: at depth, a whole batch of completions is settled in one tick, and
     // waiting for its end kept the device idle (docs/benchmarks.md).
@@ -628,14 +292,10 @@ export class Ring {
       this.#ops[id] = undefined;
       this.#free[this.#freeCount++] = id;
       this.#completed++;
-      const { code, target, signal } = op;
+      const signal = op.signal;
       let aborting = 0;
       if (signal !== undefined) {
-        const watched = this.#watched.get(signal);
-        if (watched !== undefined) {
-          watched.started.delete(id);
-          this.#unwatch(signal, watched);
-        }
+        this.#aborts.deleteStarted(signal, id);
         aborting = this.#aborting[id];
         this.#aborting[id] = 0;
       }
@@ -644,67 +304,46 @@ export class Ring {
       } else if (result === DROPPED || (aborting !== 0 && (result === -ECANCELED || result === -EINTR))) {
         // DROPPED: the ring took it back before it was submitted.
         this.#errors++;
-        reject(abortError(signal!, result === DROPPED ? 'queue' : 'engine', code, target));
-      } else if (result === -22 && this.engine === 'aio' && (code === OP_FSYNC || code === OP_FDATASYNC)) {
-        // Linux before 4.18 has no IOCB_CMD_FSYNC/FDSYNC: sync on libuv's
-        // pool instead, never on the JS thread. The target stays busy (its
-        // descriptor open) until then.
-        this.#syncOffThread(code, target, resolve, reject);
-        continue;
-      } else if (result === -22 && this.engine === 'aio' && target.direct === false &&
-        (code === OP_READ || code === OP_WRITE)) {
-        // Linux AIO refuses files without read_iter/write_iter (procfs,
-        // sysfs...) with EINVAL; a buffered file may be one: pread/pwrite it
-        // on libuv's pool instead.
-        this.#transferOffThread(op, resolve, reject);
+        reject(abortError(signal!, result === DROPPED ? 'queue' : 'engine', op.code, op.target));
+      } else if (this.#aio && aioRefusal(result, op)) {
+        runOnPool(op, (error, bytes) => {
+          if (error === null) {
+            resolve(bytes);
+          } else {
+            this.#errors++;
+            reject(error);
+          }
+          op.target.opSettled();
+        });
         continue;
       } else {
         this.#errors++;
-        reject(this.#kernelError(-result, op));
+        reject(result === -EPERM && this.credentialsChanged ? this.#credentialsError(op) : opError(-result, op));
       }
-      target.opSettled();
+      op.target.opSettled();
     }
     while (this.#freeCount > 0 && this.#waiting.length > 0) {
       const item = this.#waiting.shift()!;
-      const signal = item.op.signal;
-      if (signal !== undefined) this.#watched.get(signal)?.waiting.delete(item);
+      if (item.op.signal !== undefined) this.#aborts.deleteWaiting(item.op.signal, item);
       this.#start(item.op, item.resolve, item.reject);
     }
     this.#checkIdle();
   }
 
-  /** A Node-style callback that settles an op retried on libuv's pool. */
-  #settleOffThread(code: number, target: OpTarget, resolve: (value: number) => void,
-    reject: (reason: unknown) => void): (error: NodeJS.ErrnoException | null, bytes?: number) => void {
-    return (error, bytes = 0) => {
-      if (error) {
-        this.#errors++;
-        reject(errnoError(-(error.errno ?? -5), SYSCALLS[code], undefined, target.path));
-      } else {
-        resolve(bytes);
-      }
-      target.opSettled();
-    };
-  }
-
-  #syncOffThread(code: number, target: OpTarget, resolve: (value: number) => void,
-    reject: (reason: unknown) => void): void {
-    const done = this.#settleOffThread(code, target, resolve, reject);
-    if (code === OP_FSYNC) fs.fsync(target.fd, done);
-    else fs.fdatasync(target.fd, done);
-  }
-
-  #transferOffThread(op: Op, resolve: (value: number) => void, reject: (reason: unknown) => void): void {
-    const { code, target, length, position } = op;
-    const done = this.#settleOffThread(code, target, resolve, reject);
-    const view = op.buffer as NodeJS.ArrayBufferView;
-    if (code === OP_READ) {
-      fs.read(target.fd, view, 0, length, position, done);
-    } else if (typeof position === 'number') {
-      fs.write(target.fd, view, 0, length, position, done);
-    } else {
-      // fs.write takes no bigint position (it would write at the file position instead).
-      done(Object.assign(new Error('EFBIG'), { errno: -27 }));
+  /** The signal of these ops fired: the engine is asked to cancel those it has, those waiting are dropped. */
+  #abort(started: ReadonlySet<number>, waiting: ReadonlySet<Waiting>): void {
+    for (const id of started) {
+      this.#native.cancel(id);
+      this.#aborting[id] = 1;
+    }
+    for (const item of waiting) {
+      if (item.dead) continue;
+      this.#waiting.remove(item);
+      const op = item.op;
+      op.buffer = null;
+      item.reject(abortError(op.signal!, 'queue', op.code, op.target));
+      op.target.opSettled();
+      this.#checkIdle();
     }
   }
 
@@ -716,53 +355,13 @@ export class Ring {
     }
   }
 
-  #credentialsError(code: number, target: OpTarget): ErrnoError {
+  /** The refusal of `op` by a ring whose process changed its credentials. */
+  #credentialsError(op: Op): ErrnoError {
     // The default ring replaces itself: the next defaultRing() makes a new
     // one (its files keep this one, which refuses them with EPERM).
     if (defaultRingInstance === this) defaultRingInstance = undefined;
-    return errnoError(1, SYSCALLS[code],
-      `the process changed its user or groups after this ring was made, and ${this.engine} would run ` +
-      'the request with the old rights; make a new Ring (the default ring replaces itself)', target.path);
+    return credentialsError(this.engine, op);
   }
-
-  #kernelError(errno: number, op: Op): ErrnoError {
-    const { code, target, position, length } = op;
-    if (errno === EPERM && this.credentialsChanged) return this.#credentialsError(code, target);
-    const syscall = SYSCALLS[code];
-    const where = target.path !== undefined ? `'${target.path}'` : `fd ${target.fd}`;
-    const transfer = code === OP_READ || code === OP_WRITE || code === OP_READV || code === OP_WRITEV;
-    let error: ErrnoError;
-    if (errno === 22 && transfer && target.direct !== false) {
-      error = errnoError(errno, syscall,
-        `invalid argument, ${syscall} of ${length} bytes at offset ${position} on ${where} ` +
-        '(direct I/O needs the buffer address, the offset and the length to be multiples of the ' +
-        `file's direct-I/O alignment; see ${target.path !== undefined ? 'file.alignment' : 'alignmentOf(fd)'})`,
-        target.path);
-    } else {
-      error = errnoError(errno, syscall, undefined, target.path);
-      if (target.path === undefined) error.message += ` on ${where}`;
-      if (transfer || code === OP_FALLOCATE) error.message += ` (${length} bytes at offset ${position})`;
-    }
-    if (target.path === undefined) error.fd = target.fd;
-    return error;
-  }
-}
-
-// io_uring rings check the process's credentials at most once per turn of
-// the event loop (addon/ring.cc, CheckCredentials), and at once after any of
-// these, which tell them so. Only the main thread has them.
-for (const name of ['setuid', 'seteuid', 'setgid', 'setegid', 'setgroups', 'initgroups'] as const) {
-  const original = (process as unknown as Record<string, unknown>)[name] as ((...args: unknown[]) => unknown) | undefined;
-  if (typeof original !== 'function' || (original as { odirectWrapped?: boolean }).odirectWrapped) continue;
-  const wrapped = Object.defineProperty(function (this: unknown, ...args: unknown[]): unknown {
-    try {
-      return original.apply(this, args);
-    } finally {
-      binding.credentialsMayHaveChanged();
-    }
-  }, 'name', { value: name });
-  (wrapped as { odirectWrapped?: boolean }).odirectWrapped = true;
-  (process as unknown as Record<string, unknown>)[name] = wrapped;
 }
 
 // Each JS environment (the main thread, each worker) loads its own copy of
@@ -774,5 +373,3 @@ export function defaultRing(): Ring {
   if (defaultRingInstance === undefined || defaultRingInstance.closed) defaultRingInstance = new Ring();
   return defaultRingInstance;
 }
-
-export { OP_READ, OP_WRITE, OP_FSYNC, OP_FDATASYNC, OP_READV, OP_WRITEV };
