@@ -1,8 +1,10 @@
 {
   "variables": {
-    # 1 when <liburing.h> compiles on this machine (Debian/Ubuntu: liburing-dev).
-    # Without it the addon builds with the aio and threadpool engines alone.
-    "have_liburing%": "<!(sh scripts/have-liburing.sh)",
+    # How liburing comes in (scripts/have-liburing.sh): "shared" when <liburing.h>
+    # compiles and links here (Debian/Ubuntu: liburing-dev), "static" for the
+    # prebuilt addon (liburing.a linked in), 0 without it: the addon then builds
+    # with the aio and threadpool engines alone.
+    "liburing%": "<!(sh scripts/have-liburing.sh)",
     "sanitize%": "<!(echo ${ODIRECT_SANITIZE:-0})"
   },
   "targets": [
@@ -42,9 +44,18 @@
       },
       "libraries": ["-lpthread", "-ldl"],
       "conditions": [
-        ["have_liburing==1", {
+        ["liburing=='shared'", {
           "defines": ["ODIRECT_HAVE_LIBURING=1"],
           "libraries": ["-luring"]
+        }],
+        ["liburing=='static'", {
+          # --exclude-libs keeps liburing's symbols out of the addon's dynamic
+          # symbol table, so another liburing in the process cannot bind to them.
+          "defines": [
+            "ODIRECT_HAVE_LIBURING=1",
+            "ODIRECT_LIBURING_STATIC_VERSION=<!(sh scripts/have-liburing.sh version)"
+          ],
+          "libraries": ["-l:liburing.a", "-Wl,--exclude-libs,liburing.a"]
         }],
         ["sanitize==1", {
           "cflags": ["-fsanitize=address,undefined", "-fno-omit-frame-pointer"],

@@ -2,7 +2,7 @@
 import odirect from './dist/index.js';
 
 export const {
-  open, readAt, writeAt, alignmentOf, DirectFile, allocAligned, isAligned, Ring, defaultRing, ENGINES, probe, BufferPool,
+  open, readAt, writeAt, alignmentOf, atomicWriteOf, DirectFile, allocAligned, isAligned, Ring, defaultRing, ENGINES, probe, BufferPool,
   createReadStream, createWriteStream, DirectReadStream, DirectWriteStream,
 } = odirect;
 export default odirect;

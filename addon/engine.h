@@ -33,6 +33,12 @@ enum OpCode : uint8_t {
   kOpCount
 };
 
+// RWF_* flags that Debian 12's headers do not have (include/uapi/linux/fs.h).
+// Engines pass an op's rw_flags to the kernel as they are; these two are
+// named here only where the addon must treat such an op differently.
+constexpr int kRwfAtomic = 0x40;     // RWF_ATOMIC, Linux 6.11: an untorn write
+constexpr int kRwfDontcache = 0x80;  // RWF_DONTCACHE, Linux 6.14: drop the pages once done
+
 // One request, as lib/ring.ts's Op record hands it over (one queue path for
 // every code, addon/binding.cc). `id` is the slot the JS side gave it
 // (0 .. capacity-1); it comes back in the completion.

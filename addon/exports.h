@@ -16,9 +16,9 @@ namespace odirect {
 void ExportRing(Napi::Env env, Napi::Object exports);
 // js_memory.cc: allocAligned, isAligned.
 void ExportMemory(Napi::Env env, Napi::Object exports);
-// js_files.cc: openFile, closeFile, alignmentOf.
+// js_files.cc: openFile, closeFile, alignmentOf, atomicWriteOf.
 void ExportFiles(Napi::Env env, Napi::Object exports);
-// js_system.cc: kernelRelease, liburingVersion, builtWithLiburing.
+// js_system.cc: kernelRelease, liburingVersion, builtWithLiburing, liburingLinkage.
 void ExportSystem(Napi::Env env, Napi::Object exports);
 
 }  // namespace odirect

@@ -169,7 +169,10 @@ class RingWrap : public Napi::ObjectWrap<RingWrap> {
     AlignedBlock* block = BlockOf(data, byte_offset);
     ring_->Pin(op->id, block);
     if (block == nullptr && length > 0) ring_->Hold(op->id, BackingStoreOf(view));
-    if (block != nullptr && block->fixed_owner == ring_->serial()) {
+    // Not for an untorn write: the kernel takes RWF_ATOMIC only on user
+    // memory (generic_atomic_write_valid wants an ITER_UBUF), and answers
+    // EINVAL to WRITE_FIXED, whose pages come as a bvec.
+    if (block != nullptr && block->fixed_owner == ring_->serial() && (op->rw_flags & kRwfAtomic) == 0) {
       op->buf_index = block->fixed_index;
       ring_->CountFixed();
     }

@@ -1,5 +1,6 @@
 // What the addon was built with and runs on, for probe(): the kernel
-// release, the liburing it uses, whether it has the io_uring engine at all.
+// release, the liburing it uses and how it is linked, whether it has the
+// io_uring engine at all.
 #include <dlfcn.h>
 #include <limits.h>
 #include <stdlib.h>
@@ -17,10 +18,17 @@
 namespace odirect {
 namespace {
 
+#define ODIRECT_STRINGIFY_(x) #x
+#define ODIRECT_STRINGIFY(x) ODIRECT_STRINGIFY_(x)
+
 // liburingVersion() -> "2.3" from the loaded library's file name, or null
 // (liburing before 2.4 has no version call; its SONAME file carries it).
+// Linked statically (the prebuilt addon), the version is the one pkg-config
+// gave at build time.
 Napi::Value JsLiburingVersion(const Napi::CallbackInfo& info) {
-#ifdef ODIRECT_HAVE_LIBURING
+#if defined(ODIRECT_LIBURING_STATIC_VERSION)
+  return Napi::String::New(info.Env(), ODIRECT_STRINGIFY(ODIRECT_LIBURING_STATIC_VERSION));
+#elif defined(ODIRECT_HAVE_LIBURING)
   Dl_info where;
   if (dladdr(reinterpret_cast<void*>(&io_uring_queue_init), &where) != 0 && where.dli_fname != nullptr) {
     char resolved[PATH_MAX];
@@ -49,6 +57,13 @@ void ExportSystem(Napi::Env env, Napi::Object exports) {
   exports.Set("builtWithLiburing", Napi::Boolean::New(env, true));
 #else
   exports.Set("builtWithLiburing", Napi::Boolean::New(env, false));
+#endif
+#ifdef ODIRECT_LIBURING_STATIC_VERSION
+  exports.Set("liburingLinkage", Napi::String::New(env, "static"));
+#elif defined(ODIRECT_HAVE_LIBURING)
+  exports.Set("liburingLinkage", Napi::String::New(env, "shared"));
+#else
+  exports.Set("liburingLinkage", env.Null());
 #endif
 }
 

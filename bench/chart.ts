@@ -9,8 +9,8 @@
 // line per contender through its medians, each point with a bar from its
 // lowest to its highest round.
 //
-//   node build/bench/chart.js results.json [docs/bench-randread-qd64.svg]
-//   node build/bench/chart.js matrix.json [docs/bench-randread-qd-curve.svg] [--place disk] [--kind randread]
+//   node build/bench/chart.js bench/results/randread-qd64.json [docs/bench-randread-qd64.svg]
+//   node build/bench/chart.js bench/results/matrix.json [docs/bench-randread-qd-curve.svg] [--place disk] [--kind randread]
 import fs = require('fs');
 import { parseArgs } from 'util';
 import { Summary } from './common';
@@ -21,12 +21,12 @@ interface Report {
     date: string; kernel: string; node: string; fio: string | null; cpus: number; defaultEngine: string;
     uvThreadpoolSize: string; device: { name: string; filesystem: string | null } | null;
   };
-  config: { bs: number; iodepth: number; seconds: number; rounds: number; file?: string };
+  config: { bs: number; iodepth: number; seconds: number; rounds: number; file?: string; threads?: number };
   baselines: string[];
   summary: Summary[];
 }
 
-const COLORS: Record<string, string> = { odirect: '#2f6db5', 'fs.promises': '#8c8c8c', fio: '#d0822a' };
+const COLORS: Record<string, string> = { odirect: '#2f6db5', 'fs.promises': '#8c8c8c', fio: '#d0822a', floor: '#3a8f4a' };
 
 /** Where the file lies: its block device and filesystem, or its path when it has no device (tmpfs). */
 function place(device: { name: string; filesystem: string | null } | null | undefined, file = 'the file'): string {
@@ -49,7 +49,7 @@ export function chart(report: Report): string {
   const bars = report.summary;
   const width = 800;
   const left = 210; // room for the contender names
-  const right = 230; // room for the value and ratio labels
+  const right = 300; // room for the value and ratio labels
   const top = 104;
   const barHeight = 24;
   const gap = 12;
@@ -62,7 +62,9 @@ export function chart(report: Report): string {
   const { machine, config } = report;
   // fio (the first fio engine, the bar to meet) and fs.promises, in that order.
   const fio = report.baselines.find((b) => b.startsWith('fio'));
-  const references = [...(fio !== undefined ? [fio] : []), ...report.baselines.filter((b) => b === 'fs.promises')];
+  const floor = report.baselines.find((b) => b.startsWith('C floor (epoll)'));
+  const references = [...(fio !== undefined ? [fio] : []), ...(floor !== undefined ? [floor] : []),
+    ...report.baselines.filter((b) => b === 'fs.promises')];
 
   const parts: string[] = [];
   parts.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" ` +
@@ -76,7 +78,8 @@ export function chart(report: Report): string {
       `${machine.cpus} CPUs, ${place(machine.device, config.file)}. A shared, noisy machine.`,
   ];
   parts.push(`<text x="12" y="22" font-size="15" font-weight="bold">` +
-    `${escape(`${config.bs / 1024} KiB random reads, queue depth ${config.iodepth}: IOPS`)}</text>`);
+    `${escape(`${config.bs / 1024} KiB random reads, queue depth ${config.iodepth}` +
+      `${(config.threads ?? 1) > 1 ? ` in each of ${config.threads} threads` : ''}: IOPS`)}</text>`);
   notes.forEach((note, i) => parts.push(`<text x="12" y="${42 + i * 16}" fill="#555">${escape(note)}</text>`));
 
   const axisY = top + bars.length * (barHeight + gap);
@@ -99,7 +102,7 @@ export function chart(report: Report): string {
     }
     // The median per-round ratios to the baselines (fio first), as the report computed them.
     const ratios = references.filter((b) => b !== bar.contender && Number.isFinite(bar.medianRatio[b]))
-      .map((b) => `${bar.medianRatio[b].toFixed(2)}x ${b.startsWith('fio') ? 'fio' : 'fs'}`);
+      .map((b) => `${bar.medianRatio[b].toFixed(2)}x ${b.startsWith('fio') ? 'fio' : b.startsWith('C floor') ? 'floor' : 'fs'}`);
     const label = Math.round(bar.medianIops).toLocaleString('en-US') + (ratios.length > 0 ? ` (${ratios.join(', ')})` : '');
     parts.push(`<text x="${(x(Math.max(bar.maxIops, bar.medianIops)) + 6).toFixed(1)}" y="${mid + 4}">${escape(label)}</text>`);
   });

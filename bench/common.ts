@@ -2,22 +2,23 @@
 // a figure means nothing without, and the summary of interleaved rounds.
 // Workload scripts (randread.ts, and the issue-4 matrix in matrix.ts) build on
 // these, and on what they share with `odirect bench` (the data files, the
-// seeded offsets, fio, tables), which the package ships under odirect/cli/.
+// seeded offsets, fio, tables), from the sources in lib/cli/ (not a part of
+// the package's exports).
 import os = require('os');
-import { defaultRing } from 'odirect';
-import { fioVersion } from 'odirect/cli/fio';
-import { BlockDevice, blockDeviceOf } from 'odirect/cli/machine';
-import { median } from 'odirect/cli/stats';
+import { defaultRing } from '../lib/index';
+import { fioVersion } from '../lib/cli/fio';
+import { BlockDevice, blockDeviceOf } from '../lib/cli/machine';
+import { median } from '../lib/cli/stats';
 
-export { parsePositive, parseSize, listOf } from 'odirect/cli/args';
+export { parsePositive, parseSize, listOf } from '../lib/cli/args';
 export {
   generator, workerSeed, randomOffsets, sequentialOffsets, holdsPattern, FilePattern, OFFSET_PATTERN, CONSTANT_PATTERN_HEX, CONSTANT_PATTERN,
   prepareFile, checkFile,
-} from 'odirect/cli/workload';
-export { fioVersion, FioResult, fioRuntime, runFio } from 'odirect/cli/fio';
-export { BlockDevice, filesystemOf, blockDeviceOf } from 'odirect/cli/machine';
-export { median } from 'odirect/cli/stats';
-export { table, fmtIops, fmtRatio } from 'odirect/cli/format';
+} from '../lib/cli/workload';
+export { fioVersion, FioResult, fioRuntime, runFio } from '../lib/cli/fio';
+export { BlockDevice, filesystemOf, blockDeviceOf } from '../lib/cli/machine';
+export { median } from '../lib/cli/stats';
+export { table, fmtIops, fmtRatio } from '../lib/cli/format';
 
 // ----------------------------------------------------------------- machine
 
@@ -60,6 +61,11 @@ export interface Summary {
   minIops: number;
   maxIops: number;
   medianCpuUsPerOp: number;
+  /** The same, user and system apart (where the contender reports them). */
+  medianUserUsPerOp?: number;
+  medianSystemUsPerOp?: number;
+  /** Median over rounds of the event loop's delay p99 in the turn, ms (JS contenders). */
+  medianEventLoopDelayP99Ms?: number;
   /** Median over rounds of (this contender / baseline) from the same round. */
   medianRatio: Record<string, number>;
   opsPerBatch?: number;
@@ -75,6 +81,9 @@ export interface RoundSample {
   iops: number;
   /** CPU time per op, µs. */
   cpuUsPerOp: number;
+  userUsPerOp?: number;
+  systemUsPerOp?: number;
+  eventLoopDelayP99Ms?: number;
   /** odirect only: ops per completion batch handed to JS, and per wake-up of the ring's thread. */
   opsPerBatch?: number;
   opsPerWakeup?: number;
@@ -124,6 +133,12 @@ export function summarize(contenders: { label: string; kind: string }[], samples
     };
     const batches = defined(own.map((s) => s.opsPerBatch));
     const wakeups = defined(own.map((s) => s.opsPerWakeup));
+    const users = defined(own.map((s) => s.userUsPerOp));
+    const systems = defined(own.map((s) => s.systemUsPerOp));
+    const delays = defined(own.map((s) => s.eventLoopDelayP99Ms));
+    if (users.length > 0) result.medianUserUsPerOp = median(users);
+    if (systems.length > 0) result.medianSystemUsPerOp = median(systems);
+    if (delays.length > 0) result.medianEventLoopDelayP99Ms = median(delays);
     if (batches.length > 0) result.opsPerBatch = median(batches);
     if (wakeups.length > 0) result.opsPerWakeup = median(wakeups);
     return result;

@@ -18,7 +18,7 @@ import fs = require('fs');
 import os = require('os');
 import path = require('path');
 import { parseArgs } from 'util';
-import { allocAligned, defaultRing, DirectFile, open, Ring, RingStats } from 'odirect';
+import { allocAligned, defaultRing, DirectFile, open, Ring, RingStats } from '../lib/index';
 import {
   BlockDevice, blockDeviceOf, checkFile, CONSTANT_PATTERN, CONSTANT_PATTERN_HEX, describeMachine, filesystemOf,
   FilePattern, fioRuntime, fioVersion, fmtIops, fmtRatio, listOf, Machine, markdownTable, OFFSET_PATTERN, parsePositive, parseSize,

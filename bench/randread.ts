@@ -1,19 +1,26 @@
 // Random reads at a fixed queue depth on a pre-written file: odirect (one or
-// more rings), Node's fs.promises on an O_DIRECT descriptor, and fio, in
+// more rings), Node's fs.promises on an O_DIRECT descriptor, fio, and the C
+// floor of odirect's own path (bench/floor.c, built here with cc), in
 // interleaved rounds (A B C A B C ...), so that the noise of a shared machine
-// falls on every contender alike. Reports each round, the median IOPS of each
-// contender, and odirect's ratios to fs.promises and to fio, taken per round
-// (against the baseline measured next to it) and then as a median.
+// falls on every contender alike. Reports each round, the median IOPS and CPU
+// per op of each contender, the event loop's delay (p99) during each
+// JavaScript turn, and the ratios to fs.promises, to fio and to the floor,
+// taken per round (against the baseline measured next to it) and then as a
+// median. With --threads N, odirect runs in N worker threads, a ring each,
+// against fio --numjobs=N and N floor processes.
 //
 //   node build/bench/randread.js [--rounds 5] [--seconds 5] [--engine io_uring,aio,threadpool]
-//        [--submit-batch 4,8,16] [--inline-max 0,2] [--json] [--out results.json]
+//        [--submit-batch 4,8,16] [--inline-max 0,2] [--threads 2] [--json] [--out results.json]
 //
 // Run with --help for every flag.
 import fs = require('fs');
 import os = require('os');
 import path = require('path');
+import { execFileSync, spawn } from 'child_process';
+import { monitorEventLoopDelay } from 'perf_hooks';
 import { parseArgs } from 'util';
-import { allocAligned, BufferPool, defaultRing, DirectFile, open, Ring, RingOptions, RingStats } from 'odirect';
+import { isMainThread, parentPort, Worker as Thread, workerData } from 'worker_threads';
+import { allocAligned, BufferPool, defaultRing, DirectFile, open, Ring, RingOptions, RingStats } from '../lib/index';
 import {
   describeMachine, fioRuntime, fioVersion, fmtIops, fmtRatio, holdsPattern, listOf, Machine, parsePositive, parseSize, prepareFile,
   randomOffsets, RoundRatio, runFio, summarize, Summary, table, workerSeed,
@@ -37,6 +44,13 @@ const HELP = `Usage: node build/bench/randread.js [options]
   --inline-max LIST    new Ring({ inlineMax }) for each value
   --entries N          new Ring({ entries }) (default: the library's)
   --fio-engine LIST    fio ioengines: io_uring (default), libaio, io_uring-fixed (fixedbufs + registerfiles), none
+  --floor LIST         the C floor (bench/floor.c, built with cc -luring): epoll (default: odirect's path,
+                       an eventfd registered with the ring, epoll_wait, reap, resubmit),
+                       wait (io_uring_submit_and_wait), none
+  --threads N          odirect in N worker threads, each with its own Ring and --iodepth reads in flight,
+                       against fio --numjobs=N and N floor processes (default 1: the main thread;
+                       with N > 1, fs.promises is left out, and default or pool mean a new auto Ring
+                       in each thread)
   --no-fs              leave out fs.promises
   --json               print the results as JSON instead of the table
   --out PATH           also write the JSON to PATH
@@ -57,6 +71,8 @@ interface Options {
   rings: RingChoice[];
   entries: number | undefined;
   fioEngines: string[];
+  floors: string[];
+  threads: number;
   fs: boolean;
   json: boolean;
   out: string | null;
@@ -86,6 +102,8 @@ function parseOptions(argv: string[]): Options {
       'inline-max': { type: 'string', multiple: true },
       entries: { type: 'string' },
       'fio-engine': { type: 'string', multiple: true },
+      floor: { type: 'string', multiple: true },
+      threads: { type: 'string', default: '1' },
       'no-fs': { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
       out: { type: 'string' },
@@ -125,6 +143,11 @@ function parseOptions(argv: string[]): Options {
       throw new Error(`--fio-engine: '${engine}' is not one of io_uring, libaio, io_uring-fixed, none`);
     }
   }
+  const floors = listOf(values.floor);
+  for (const floor of floors) {
+    if (!['epoll', 'wait', 'none'].includes(floor)) throw new Error(`--floor: '${floor}' is not one of epoll, wait, none`);
+  }
+  const threads = parsePositive(values.threads!, 'threads');
   const options: Options = {
     file: values.file ?? path.join(os.tmpdir(), 'odirect-bench-1g'),
     size: parseSize(values.size!, 'size'),
@@ -137,13 +160,19 @@ function parseOptions(argv: string[]): Options {
     rings,
     entries: values.entries === undefined ? undefined : parsePositive(values.entries, 'entries'),
     fioEngines: fioEngines.includes('none') ? [] : fioEngines.length > 0 ? fioEngines : ['io_uring'],
-    fs: values['no-fs'] !== true,
+    floors: floors.includes('none') ? [] : floors.length > 0 ? floors : ['epoll'],
+    threads,
+    fs: values['no-fs'] !== true && threads === 1,
     json: values.json === true,
     out: values.out ?? null,
   };
   if (options.size % options.bs !== 0) throw new Error('--size must be a multiple of --bs');
   if (options.bs % 512 !== 0) throw new Error('--bs must be a multiple of 512 (direct I/O)');
   if (!(options.warmup >= 0)) throw new Error('--warmup must be >= 0');
+  if (threads > 1 && options.rings.some((r) => r.engine === 'default' || r.engine === 'pool')) {
+    // Each thread gets a ring of its own: 'default' means a new auto ring there.
+    options.rings = options.rings.map((r) => (r.engine === 'default' || r.engine === 'pool' ? { ...r, engine: 'auto' } : r));
+  }
   return options;
 }
 
@@ -160,6 +189,11 @@ interface Sample {
   iops: number;
   /** CPU time (all threads of the process, or fio's job) per op, µs. */
   cpuUsPerOp: number;
+  /** The same, split: user and system (JS contenders and the floor; fio: its job thread's). */
+  userUsPerOp?: number;
+  systemUsPerOp?: number;
+  /** JS contenders in the main thread: p99 of the event loop's delay over the turn, ms (monitorEventLoopDelay). */
+  eventLoopDelayP99Ms?: number;
   /** odirect only: ops per completion batch handed to JS, and per wake-up of the ring's thread. */
   opsPerBatch?: number;
   opsPerWakeup?: number;
@@ -168,7 +202,7 @@ interface Sample {
 
 interface Contender {
   label: string;
-  kind: 'odirect' | 'fs.promises' | 'fio';
+  kind: 'odirect' | 'fs.promises' | 'fio' | 'floor';
   /** One timed turn of `seconds`, with round `round`'s offsets. */
   run(round: number, seconds: number): Promise<Sample>;
   close(): Promise<void>;
@@ -184,10 +218,29 @@ interface Contender {
  */
 type Worker = (buffer: Buffer, nextOffset: () => number, turn: { running: boolean }) => Promise<number>;
 
-async function timedTurn(options: Options, buffers: Buffer[], round: number, seconds: number, worker: Worker,
-): Promise<{ ops: number; seconds: number; cpuUs: number }> {
+const DELAY_RESOLUTION_MS = 1;
+
+interface Turn {
+  ops: number;
+  seconds: number;
+  cpuUs: number;
+  userUs: number;
+  systemUs: number;
+  eventLoopDelayP99Ms: number;
+}
+
+/**
+ * One turn of `seconds`. Worker i reads the offsets of workerSeed(seed, round,
+ * first + i), as slot first + i of the C floor does.
+ */
+async function timedTurn(options: Options, buffers: Buffer[], round: number, seconds: number, worker: Worker, first = 0,
+): Promise<Turn> {
   const turn = { running: true };
-  const offsets = buffers.map((_, i) => randomOffsets(workerSeed(options.seed, round, i), options.size, options.bs));
+  const offsets = buffers.map((_, i) => randomOffsets(workerSeed(options.seed, round, first + i), options.size, options.bs));
+  // The histogram holds the intervals between ticks of a timer due every
+  // DELAY_RESOLUTION_MS; the delay is what goes beyond that.
+  const delay = monitorEventLoopDelay({ resolution: DELAY_RESOLUTION_MS });
+  delay.enable();
   const cpuBefore = process.cpuUsage();
   const started = process.hrtime.bigint();
   const timer = setTimeout(() => { turn.running = false; }, seconds * 1000);
@@ -197,7 +250,19 @@ async function timedTurn(options: Options, buffers: Buffer[], round: number, sec
   const elapsed = Number(process.hrtime.bigint() - started) / 1e9;
   clearTimeout(timer);
   const cpu = process.cpuUsage(cpuBefore);
-  return { ops: counts.reduce((a, b) => a + b, 0), seconds: elapsed, cpuUs: cpu.user + cpu.system };
+  delay.disable();
+  return {
+    ops: counts.reduce((a, b) => a + b, 0), seconds: elapsed, cpuUs: cpu.user + cpu.system, userUs: cpu.user,
+    systemUs: cpu.system, eventLoopDelayP99Ms: Math.max(0, delay.percentile(99) / 1e6 - DELAY_RESOLUTION_MS),
+  };
+}
+
+/** A sample from a JS turn in the main thread. */
+function turnSample(contender: string, round: number, turn: Turn): Sample {
+  return {
+    contender, round, ops: turn.ops, seconds: turn.seconds, iops: turn.ops / turn.seconds, cpuUsPerOp: turn.cpuUs / turn.ops,
+    userUsPerOp: turn.userUs / turn.ops, systemUsPerOp: turn.systemUs / turn.ops, eventLoopDelayP99Ms: turn.eventLoopDelayP99Ms,
+  };
 }
 
 function shortRead(bytes: number, wanted: number, offset: number): Error {
@@ -214,7 +279,7 @@ function ringLabel(choice: RingChoice, ring: Ring): string {
   return `odirect[${parts.join(' ')}]`;
 }
 
-async function odirectContender(options: Options, buffers: Buffer[], choice: RingChoice): Promise<Contender> {
+async function odirectContender(options: Options, buffers: Buffer[], choice: RingChoice, first = 0): Promise<Contender> {
   let ring: Ring;
   let pool: BufferPool | undefined;
   if (choice.engine === 'default') {
@@ -253,13 +318,13 @@ async function odirectContender(options: Options, buffers: Buffer[], choice: Rin
     kind: 'odirect',
     async run(round, seconds) {
       const before: RingStats = ring.stats();
-      const { ops, seconds: elapsed, cpuUs } = await timedTurn(options, buffers, round, seconds, worker);
+      const result = await timedTurn(options, buffers, round, seconds, worker, first);
       const after = ring.stats();
       const batches = after.batches - before.batches;
       const wakeups = after.wakeups - before.wakeups;
       const submitted = after.submitted - before.submitted;
       return {
-        contender: label, round, ops, seconds: elapsed, iops: ops / elapsed, cpuUsPerOp: cpuUs / ops,
+        ...turnSample(label, round, result),
         opsPerBatch: batches > 0 ? (after.completed - before.completed) / batches : undefined,
         opsPerWakeup: wakeups > 0 ? submitted / wakeups : undefined,
         inlineShare: submitted > 0 ? (after.submittedInline - before.submittedInline) / submitted : undefined,
@@ -293,20 +358,20 @@ async function fsContender(options: Options, buffers: Buffer[]): Promise<Contend
     label: 'fs.promises',
     kind: 'fs.promises',
     async run(round, seconds) {
-      const { ops, seconds: elapsed, cpuUs } = await timedTurn(options, buffers, round, seconds, worker);
-      return { contender: 'fs.promises', round, ops, seconds: elapsed, iops: ops / elapsed, cpuUsPerOp: cpuUs / ops };
+      return turnSample('fs.promises', round, await timedTurn(options, buffers, round, seconds, worker));
     },
     close: () => handle.close(),
   };
 }
 
 function fioContender(options: Options, engine: string): Contender {
-  const label = `fio ${engine}`;
+  const label = options.threads > 1 ? `fio ${engine} ×${options.threads}` : `fio ${engine}`;
   const args = (seconds: number, round: number): string[] => [
     '--name=randread', `--filename=${options.file}`, '--direct=1', '--rw=randread', `--bs=${options.bs}`,
     `--iodepth=${options.iodepth}`, `--ioengine=${engine === 'io_uring-fixed' ? 'io_uring' : engine}`,
     ...(engine === 'io_uring-fixed' ? ['--fixedbufs=1', '--registerfiles=1'] : []),
     `--runtime=${fioRuntime(seconds)}`, '--time_based',
+    ...(options.threads > 1 ? [`--numjobs=${options.threads}`, '--group_reporting'] : []),
     // fio draws its offsets from its own generator (not ours); seeded, and varied per round as ours are.
     `--randseed=${workerSeed(options.seed, round, 0)}`,
   ];
@@ -325,6 +390,145 @@ function fioContender(options: Options, engine: string): Contender {
   };
 }
 
+// ----------------------------------------------------- odirect in threads
+
+interface ThreadSetup { options: Options; choice: RingChoice; index: number }
+
+/**
+ * odirect in `options.threads` worker threads, each with its own Ring and
+ * `iodepth` reads in flight (thread t reads the offsets of slots t × iodepth
+ * onwards). CPU is the whole process's over the turn.
+ */
+async function threadedContender(options: Options, choice: RingChoice): Promise<Contender> {
+  const threads = Array.from({ length: options.threads }, (_, index) =>
+    new Thread(__filename, { workerData: { options, choice, index } satisfies ThreadSetup }));
+  const reply = <T>(thread: Thread): Promise<T> => new Promise((resolve, reject) => {
+    const onError = (error: Error): void => { thread.off('message', onMessage); reject(error); };
+    const onMessage = (message: T): void => { thread.off('error', onError); resolve(message); };
+    thread.once('message', onMessage);
+    thread.once('error', onError);
+  });
+  const labels = await Promise.all(threads.map((thread) => reply<string>(thread)));
+  const label = `${labels[0]} ×${options.threads} threads`;
+  return {
+    label,
+    kind: 'odirect',
+    async run(round, seconds) {
+      const cpuBefore = process.cpuUsage();
+      const replies = threads.map((thread) => reply<Sample>(thread));
+      for (const thread of threads) thread.postMessage({ round, seconds });
+      const samples = await Promise.all(replies);
+      const cpu = process.cpuUsage(cpuBefore);
+      const ops = samples.reduce((sum, s) => sum + s.ops, 0);
+      const elapsed = Math.max(...samples.map((s) => s.seconds));
+      const mean = (values: (number | undefined)[]): number | undefined => {
+        const known = values.filter((v): v is number => v !== undefined);
+        return known.length > 0 ? known.reduce((a, b) => a + b, 0) / known.length : undefined;
+      };
+      return {
+        contender: label, round, ops, seconds: elapsed, iops: ops / elapsed, cpuUsPerOp: (cpu.user + cpu.system) / ops,
+        userUsPerOp: cpu.user / ops, systemUsPerOp: cpu.system / ops,
+        // The worst of the threads' own event loops.
+        eventLoopDelayP99Ms: Math.max(...samples.map((s) => s.eventLoopDelayP99Ms ?? 0)),
+        opsPerBatch: mean(samples.map((s) => s.opsPerBatch)),
+        opsPerWakeup: mean(samples.map((s) => s.opsPerWakeup)),
+      };
+    },
+    async close() {
+      await Promise.all(threads.map((thread) => new Promise<void>((resolve) => {
+        thread.once('exit', () => resolve());
+        thread.postMessage({ close: true });
+      })));
+    },
+  };
+}
+
+/** The body of one worker thread of threadedContender. */
+async function threadMain(setup: ThreadSetup): Promise<void> {
+  const { options, choice, index } = setup;
+  const buffers = Array.from({ length: options.iodepth }, () => allocAligned(options.bs, 4096));
+  const contender = await odirectContender(options, buffers, choice, index * options.iodepth);
+  const port = parentPort!;
+  port.on('message', (message: { round: number; seconds: number } | { close: true }) => {
+    if ('close' in message) {
+      void contender.close().then(() => port.close());
+      return;
+    }
+    void contender.run(message.round, message.seconds).then((sample) => port.postMessage(sample));
+  });
+  port.postMessage(contender.label);
+}
+
+// ---------------------------------------------------------------- C floor
+
+/**
+ * bench/floor.c, compiled into a temporary directory (removed at exit), or
+ * why it could not be (no cc, no liburing headers).
+ */
+function buildFloor(): { binary: string } | { error: string } {
+  const source = path.join(__dirname, '..', '..', 'bench', 'floor.c');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'odirect-floor-'));
+  process.on('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
+  const binary = path.join(dir, 'floor');
+  try {
+    execFileSync('cc', ['-O2', '-o', binary, source, '-luring'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  } catch (error) {
+    const stderr = (error as { stderr?: Buffer }).stderr?.toString().trim();
+    return { error: stderr !== undefined && stderr !== '' ? stderr : (error as Error).message };
+  }
+  return { binary };
+}
+
+interface FloorTurn { ops: number; seconds: number; userUs: number; systemUs: number }
+
+function runFloor(binary: string, args: string[]): Promise<FloorTurn> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (data: string) => { stdout += data; });
+    child.stderr.setEncoding('utf8').on('data', (data: string) => { stderr += data; });
+    child.on('error', reject);
+    child.on('close', (status) => {
+      if (status !== 0) reject(new Error(`${binary} ${args.join(' ')} exited with ${status}: ${stderr.trim()}`));
+      else resolve(JSON.parse(stdout) as FloorTurn);
+    });
+  });
+}
+
+/**
+ * The C floor: `options.threads` processes of bench/floor.c at the same time,
+ * process p reading the offsets of the JS contenders' slots p × iodepth
+ * onwards. `mode` epoll is odirect's path (eventfd, epoll_wait, reap,
+ * resubmit); wait is io_uring_submit_and_wait.
+ */
+function floorContender(options: Options, binary: string, mode: string): Contender {
+  const name = mode === 'epoll' ? 'C floor (epoll)' : 'C floor (submit_and_wait)';
+  const label = options.threads > 1 ? `${name} ×${options.threads}` : name;
+  const args = (round: number, seconds: number, first: number): string[] => [
+    options.file, `${options.size}`, `${options.bs}`, `${options.iodepth}`, `${seconds}`, `${options.seed}`, `${round}`,
+    `${first}`, ...(mode === 'wait' ? ['--wait'] : []),
+  ];
+  return {
+    label,
+    kind: 'floor',
+    async run(round, seconds) {
+      const turns = await Promise.all(Array.from({ length: options.threads },
+        (_, p) => runFloor(binary, args(round, seconds, p * options.iodepth))));
+      const ops = turns.reduce((sum, t) => sum + t.ops, 0);
+      const elapsed = Math.max(...turns.map((t) => t.seconds));
+      const userUs = turns.reduce((sum, t) => sum + t.userUs, 0);
+      const systemUs = turns.reduce((sum, t) => sum + t.systemUs, 0);
+      return {
+        contender: label, round, ops, seconds: elapsed, iops: ops / elapsed, cpuUsPerOp: (userUs + systemUs) / ops,
+        userUsPerOp: userUs / ops, systemUsPerOp: systemUs / ops,
+      };
+    },
+    close: async () => {},
+    command: `${binary} ${args(0, options.seconds, 0).join(' ')}`,
+  };
+}
+
 // ------------------------------------------------------------------ report
 
 interface Report {
@@ -333,9 +537,10 @@ interface Report {
   loadAverageAfter: number[];
   command: string;
   fioCommand: string | null;
+  floorCommand: string | null;
   config: {
     file: string; size: number; bs: number; iodepth: number; seconds: number; rounds: number; warmup: number;
-    seed: number; fileWritten: boolean;
+    seed: number; threads: number; fileWritten: boolean;
   };
   contenders: string[];
   baselines: string[];
@@ -347,7 +552,8 @@ interface Report {
 function printReport(report: Report): void {
   const { config, machine } = report;
   const out: string[] = [];
-  out.push(`randread bs=${config.bs} iodepth=${config.iodepth}, ${config.rounds} rounds of ${config.seconds} s, ` +
+  out.push(`randread bs=${config.bs} iodepth=${config.iodepth}${config.threads > 1 ? ` ×${config.threads} threads` : ''}, ` +
+    `${config.rounds} rounds of ${config.seconds} s, ` +
     `file ${config.file} (${config.size} bytes)`);
   out.push(`${machine.date}  Linux ${machine.kernel}  Node ${machine.node}  ${machine.fio ?? 'no fio'}  ` +
     `${machine.cpus} CPUs  UV_THREADPOOL_SIZE=${machine.uvThreadpoolSize}  ` +
@@ -363,12 +569,14 @@ function printReport(report: Report): void {
   out.push('IOPS per round');
   out.push(table(perRound, (c) => c > 0));
   out.push('');
-  const head = ['contender', 'median IOPS', 'min', 'max', ...report.baselines.map((b) => `vs ${b}`), 'cpu µs/op', 'ops/batch', 'ops/wakeup'];
+  const head = ['contender', 'median IOPS', 'min', 'max', ...report.baselines.map((b) => `vs ${b}`), 'cpu µs/op',
+    'user', 'sys', 'loop p99 ms', 'ops/batch', 'ops/wakeup'];
   const rows = [head];
   for (const s of report.summary) {
     rows.push([s.contender, fmtIops(s.medianIops), fmtIops(s.minIops), fmtIops(s.maxIops),
       ...report.baselines.map((b) => (b === s.contender ? '' : fmtRatio(s.medianRatio[b]))),
-      s.medianCpuUsPerOp.toFixed(1), s.opsPerBatch?.toFixed(1) ?? '', s.opsPerWakeup?.toFixed(1) ?? '']);
+      s.medianCpuUsPerOp.toFixed(1), s.medianUserUsPerOp?.toFixed(1) ?? '', s.medianSystemUsPerOp?.toFixed(1) ?? '',
+      s.medianEventLoopDelayP99Ms?.toFixed(2) ?? '', s.opsPerBatch?.toFixed(1) ?? '', s.opsPerWakeup?.toFixed(1) ?? '']);
   }
   out.push(`Medians of ${config.rounds} rounds (ratios: median of per-round ratios)`);
   out.push(table(rows, (c) => c > 0));
@@ -388,12 +596,21 @@ async function main(): Promise<void> {
   const buffers = Array.from({ length: options.iodepth }, () => allocAligned(options.bs, 4096));
 
   const contenders: Contender[] = [];
-  for (const choice of options.rings) contenders.push(await odirectContender(options, buffers, choice));
+  for (const choice of options.rings) {
+    contenders.push(options.threads > 1 ? await threadedContender(options, choice) : await odirectContender(options, buffers, choice));
+  }
   if (options.fs) contenders.push(await fsContender(options, buffers));
   const fio = fioVersion();
   if (fio === null && options.fioEngines.length > 0) log('fio is not on PATH: no fio figures');
   const fioContenders = fio === null ? [] : options.fioEngines.map((engine) => fioContender(options, engine));
   contenders.push(...fioContenders);
+  const floorContenders: Contender[] = [];
+  if (options.floors.length > 0) {
+    const built = buildFloor();
+    if ('error' in built) log(`bench/floor.c could not be built (cc, liburing-dev): no floor figures\n${built.error}`);
+    else floorContenders.push(...options.floors.map((mode) => floorContender(options, built.binary, mode)));
+  }
+  contenders.push(...floorContenders);
 
   // The file must be ours (a pattern we can check): a quick read of a few blocks
   // through odirect before any timing, which also proves the reads are real.
@@ -401,7 +618,9 @@ async function main(): Promise<void> {
 
   if (options.warmup > 0) {
     log(`warm-up: ${options.warmup} s per JS contender`);
-    for (const contender of contenders) if (contender.kind !== 'fio') await contender.run(-1, options.warmup);
+    for (const contender of contenders) {
+      if (contender.kind === 'odirect' || contender.kind === 'fs.promises') await contender.run(-1, options.warmup);
+    }
   }
 
   const samples: Sample[] = [];
@@ -413,22 +632,25 @@ async function main(): Promise<void> {
         ? `  ${sample.opsPerBatch.toFixed(1)} ops/batch  ${sample.opsPerWakeup?.toFixed(1) ?? '-'} ops/wakeup` +
           `  ${((sample.inlineShare ?? 0) * 100).toFixed(0)}% inline`
         : '';
+      const delay = sample.eventLoopDelayP99Ms !== undefined ? `  loop delay p99 ${sample.eventLoopDelayP99Ms.toFixed(1)} ms` : '';
       log(`round ${round + 1}/${options.rounds}  ${contender.label.padEnd(28)} ${fmtIops(sample.iops).padStart(9)} IOPS` +
-        `  ${sample.cpuUsPerOp.toFixed(1).padStart(5)} µs CPU/op${extra}`);
+        `  ${sample.cpuUsPerOp.toFixed(1).padStart(5)} µs CPU/op${extra}${delay}`);
     }
   }
   for (const contender of contenders) await contender.close();
 
-  const baselines = [...(options.fs ? ['fs.promises'] : []), ...fioContenders.map((c) => c.label)];
+  const baselines = [...(options.fs ? ['fs.promises'] : []), ...fioContenders.map((c) => c.label),
+    ...floorContenders.map((c) => c.label)];
   const report: Report = {
     benchmark: 'randread',
     machine,
     loadAverageAfter: os.loadavg(),
     command: `node ${path.relative(process.cwd(), process.argv[1])} ${process.argv.slice(2).join(' ')}`.trim(),
     fioCommand: fioContenders[0]?.command ?? null,
+    floorCommand: floorContenders[0]?.command ?? null,
     config: {
       file: options.file, size: options.size, bs: options.bs, iodepth: options.iodepth, seconds: options.seconds,
-      rounds: options.rounds, warmup: options.warmup, seed: options.seed, fileWritten,
+      rounds: options.rounds, warmup: options.warmup, seed: options.seed, threads: options.threads, fileWritten,
     },
     contenders: contenders.map((c) => c.label),
     baselines,
@@ -459,7 +681,7 @@ async function checkPattern(options: Options): Promise<void> {
   }
 }
 
-main().catch((error: unknown) => {
+(isMainThread ? main() : threadMain(workerData as ThreadSetup)).catch((error: unknown) => {
   log(error instanceof Error ? (error.stack ?? error.message) : String(error));
   process.exit(1);
 });

@@ -15,8 +15,10 @@ export function aioRefusal(result: number, op: Op): boolean {
   // Linux before 4.18 has no IOCB_CMD_FSYNC/FDSYNC.
   if (code === OP_FSYNC || code === OP_FDATASYNC) return true;
   // Linux AIO refuses files without read_iter/write_iter (procfs, sysfs...)
-  // with EINVAL; a buffered file may be one.
-  return op.target.direct === false && (code === OP_READ || code === OP_WRITE);
+  // with EINVAL; a buffered file may be one. Not an op with RWF_* flags,
+  // which fs.read/fs.write would drop: an untorn, dsync or uncached write
+  // is never done as a plain one.
+  return op.target.direct === false && (code === OP_READ || code === OP_WRITE) && op.rwFlags === 0;
 }
 
 /** Does `op` (one aioRefusal() accepted) on libuv's pool, then calls `done`. */

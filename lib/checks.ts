@@ -88,6 +88,13 @@ export interface IoOptions {
   length?: number;
   /** writeAt only: the write is durable when it completes (RWF_DSYNC). */
   dsync?: boolean;
+  /**
+   * writeAt/writevAt only: the write is untorn (RWF_ATOMIC, Linux 6.11):
+   * after a crash its range holds all old or all new data. The file must
+   * offer untorn writes (file.atomicWrite) and the write keep their rules,
+   * or it is refused; it is never done as a plain write.
+   */
+  atomic?: boolean;
   /** Aborting it drops the op if it has not reached the kernel, and cancels it there where the engine can. */
   signal?: AbortSignal;
 }
@@ -103,13 +110,17 @@ export function checkSignal(signal: unknown, name = 'options.signal'): AbortSign
   return signal;
 }
 
-/** The third argument of readAt/writeAt: a length, an options object, or nothing. */
-export function checkIoOptions(options: unknown): IoOptions {
+/** The third argument of readAt/writeAt: a length, an options object, or nothing. `write`: a write's. */
+export function checkIoOptions(options: unknown, write = false): IoOptions {
   if (options === undefined || options === null) return {};
   if (typeof options === 'number') return { length: options };
   if (typeof options !== 'object') throw invalidArgType('options', 'of type object or number', options);
-  const { dsync } = options as IoOptions;
+  const { dsync, atomic } = options as IoOptions;
   if (dsync !== undefined && typeof dsync !== 'boolean') throw invalidArgValue('options.dsync', 'must be a boolean', dsync);
+  if (atomic !== undefined) {
+    if (typeof atomic !== 'boolean') throw invalidArgValue('options.atomic', 'must be a boolean', atomic);
+    if (atomic && !write) throw invalidArgValue('options.atomic', 'is taken by writes only (an untorn write)', atomic);
+  }
   checkSignal((options as IoOptions).signal);
   return options as IoOptions;
 }

@@ -51,7 +51,7 @@ export function readSysctl(name: string): number | undefined {
 function engineReason(engine: EngineName, code: string, description: string): string {
   if (code === 'ENOSYS') {
     return engine === 'io_uring' && !binding.builtWithLiburing
-      ? 'odirect was built without liburing (install liburing-dev and reinstall)'
+      ? 'odirect was built without liburing (install liburing-dev, then npm rebuild)'
       : 'the kernel does not have it (ENOSYS)';
   }
   if (code === 'EPERM' && engine === 'io_uring') {

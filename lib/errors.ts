@@ -1,8 +1,7 @@
 // Errors in Node's shape: code, errno (negative), syscall, path, and a message
 // that says what happened and, where we know it, what to do.
 import util = require('util');
-import { OP_FALLOCATE, OP_READ, OP_READV, OP_WRITE, OP_WRITEV, SYSCALLS } from './native';
-import type { Op } from './op';
+import { SYSCALLS } from './native';
 
 export interface ErrnoError extends Error {
   code: string;
@@ -100,49 +99,5 @@ export function detachedError(code: number, target: { path?: string } | null): E
   const error = new TypeError(`Invalid state: the buffer of a ${syscall}${target?.path !== undefined ? ` on '${target.path}'` : ''} ` +
     'was transferred or detached while the op waited for room in the ring, before it was submitted') as TypeError & { code: string };
   error.code = 'ERR_INVALID_STATE';
-  return error;
-}
-
-/** The EINVAL of a buffer whose address is not a multiple of the op's memory alignment (the addon checks it). */
-export function misalignedMemoryError(op: Op): ErrnoError {
-  const { code, target } = op;
-  return errnoError(22, SYSCALLS[code], `${SYSCALLS[code]} buffer address is not a multiple of ${op.memoryAlignment}, ` +
-    `the direct-I/O memory alignment${target.path !== undefined ? ` of '${target.path}'` : ''}; ` +
-    'allocate buffers with allocAligned()', target.path);
-}
-
-/**
- * The refusal of an op by a ring made before the process changed its user
- * or groups, on an engine (`engine`) that would run it with the old rights.
- */
-export function credentialsError(engine: string, op: Op): ErrnoError {
-  return errnoError(1, SYSCALLS[op.code],
-    `the process changed its user or groups after this ring was made, and ${engine} would run ` +
-    'the request with the old rights; make a new Ring (the default ring replaces itself)', op.target.path);
-}
-
-/**
- * The error of an op the kernel failed with `errno`: where (the path, else
- * the descriptor), and for reads and writes what was asked; an EINVAL of
- * direct I/O says what alignment demands.
- */
-export function opError(errno: number, op: Op): ErrnoError {
-  const { code, target, position, length } = op;
-  const syscall = SYSCALLS[code];
-  const where = target.path !== undefined ? `'${target.path}'` : `fd ${target.fd}`;
-  const transfer = code === OP_READ || code === OP_WRITE || code === OP_READV || code === OP_WRITEV;
-  let error: ErrnoError;
-  if (errno === 22 && transfer && target.direct !== false) {
-    error = errnoError(errno, syscall,
-      `invalid argument, ${syscall} of ${length} bytes at offset ${position} on ${where} ` +
-      '(direct I/O needs the buffer address, the offset and the length to be multiples of the ' +
-      `file's direct-I/O alignment; see ${target.path !== undefined ? 'file.alignment' : 'alignmentOf(fd)'})`,
-      target.path);
-  } else {
-    error = errnoError(errno, syscall, undefined, target.path);
-    if (target.path === undefined) error.message += ` on ${where}`;
-    if (transfer || code === OP_FALLOCATE) error.message += ` (${length} bytes at offset ${position})`;
-  }
-  if (target.path === undefined) error.fd = target.fd;
   return error;
 }

@@ -1,9 +1,10 @@
 // Files opened for direct I/O, and I/O on descriptors the caller opened.
 import fs = require('fs');
 import { fileURLToPath } from 'url';
-import { binding, OP_FALLOCATE, OP_FDATASYNC, OP_FSYNC, OP_READ, OP_READV, OP_WRITE, OP_WRITEV } from './native';
-import { FALLOC_FL_KEEP_SIZE, RWF_DSYNC } from './kernel';
-import { alignmentError, errnoError, invalidArgType, invalidArgValue } from './errors';
+import { binding, NativeAtomicWrite, OP_FALLOCATE, OP_FDATASYNC, OP_FSYNC, OP_READ, OP_READV, OP_WRITE, OP_WRITEV } from './native';
+import { FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, FALLOC_FL_ZERO_RANGE, RWF_ATOMIC, RWF_DONTCACHE, RWF_DSYNC } from './kernel';
+import { AtomicWriteInfo, atomicWriteInfo, AtomicWriteLimits, brokenAtomicWriteRule, noAtomicWriteError } from './atomic';
+import { alignmentError, ErrnoError, errnoError, invalidArgType, invalidArgValue } from './errors';
 import {
   checkAllocateLength, checkBuffer, checkBuffers, checkEnd, checkSignal, checkFd, checkInteger, checkIoOptions, checkLength, checkPosition, IoOptions, remainder,
 } from './checks';
@@ -24,13 +25,27 @@ export interface Alignment {
   readonly offset: number;
 }
 
+/**
+ * How a file's I/O meets the page cache: 'direct' (O_DIRECT: not at all,
+ * with alignment rules), 'uncached' (through it, but every read and write
+ * drops its pages when done: RWF_DONTCACHE), or 'buffered' (the page cache,
+ * as fs does).
+ */
+export type FileMode = 'direct' | 'uncached' | 'buffered';
+
 /** Where `alignment` came from: the filesystem, the block device, or the defaults. */
 export type AlignmentSource = 'statx' | 'block-device' | 'default' | 'buffered';
 const SOURCES: AlignmentSource[] = ['statx', 'block-device', 'default'];
 
 export interface OpenOptions {
-  /** true (default): O_DIRECT; false: the page cache; 'auto': O_DIRECT where the filesystem takes it. */
-  direct?: boolean | 'auto';
+  /**
+   * true (default): O_DIRECT; false: the page cache; 'auto': O_DIRECT where
+   * the filesystem takes it; 'uncached': no O_DIRECT and no alignment rules,
+   * but every read and write passes RWF_DONTCACHE (Linux 6.14), so the page
+   * cache does not keep what it read or wrote (EOPNOTSUPP at open where the
+   * kernel or the filesystem does not take it).
+   */
+  direct?: boolean | 'auto' | 'uncached';
   /** Permission bits for a created file. Default 0o666 (before the umask). */
   mode?: number;
   /** The ring this file's I/O goes through. Default: defaultRing(). */
@@ -45,7 +60,7 @@ export interface OpenOptions {
 
 export type PathLike = string | Buffer | URL;
 
-function toPath(path: unknown): string {
+export function toPath(path: unknown): string {
   if (typeof path === 'string') {
     if (path.includes('\0')) throw invalidArgValue('path', 'must be a string without null bytes', path);
     return path;
@@ -59,15 +74,21 @@ interface Opened {
   fd: number;
   alignment: Alignment;
   source: AlignmentSource;
+  atomicWrite: NativeAtomicWrite;
 }
 
-function openNative(path: string, flags: number, mode: number): Promise<Opened | number> {
+/** The descriptor opened, or -errno; with `uncached`, UNCACHED_REFUSED where RWF_DONTCACHE is not taken. */
+function openNative(path: string, flags: number, mode: number, uncached = false): Promise<Opened | number> {
   return new Promise((resolve) => {
-    binding.openFile(path, flags, mode, (fd, memory, offset, source) => {
-      resolve(fd < 0 ? fd : { fd, alignment: Object.freeze({ memory, offset }), source: SOURCES[source] });
-    });
+    binding.openFile(path, flags, mode, (fd, memory, offset, source, atomicWrite, dontcache) => {
+      if (dontcache < 0) resolve(UNCACHED_REFUSED);
+      else resolve(fd < 0 ? fd : { fd, alignment: Object.freeze({ memory, offset }), source: SOURCES[source], atomicWrite });
+    }, uncached);
   });
 }
+
+/** What openNative() resolves to when the file does not take RWF_DONTCACHE: not an errno. */
+const UNCACHED_REFUSED = -(1 << 30);
 
 function closeFd(fd: number, path: string): Promise<void> {
   return new Promise((resolve, reject) => binding.closeFile(fd, (result) => {
@@ -86,8 +107,8 @@ export async function open(path: PathLike, flags: string | number = 'r', options
   let openFlags = parseFlags(flags);
   if (options === null || typeof options !== 'object') throw invalidArgType('options', 'of type object', options);
   const direct = options.direct ?? true;
-  if (direct !== true && direct !== false && direct !== 'auto') {
-    throw invalidArgValue('options.direct', "must be true, false or 'auto'", direct);
+  if (direct !== true && direct !== false && direct !== 'auto' && direct !== 'uncached') {
+    throw invalidArgValue('options.direct', "must be true, false, 'auto' or 'uncached'", direct);
   }
   const mode = checkInteger(options.mode ?? 0o666, 'options.mode', 0, 0o7777);
   const dsync = options.dsync ?? false;
@@ -97,11 +118,15 @@ export async function open(path: PathLike, flags: string | number = 'r', options
   if (!(ring instanceof Ring)) throw invalidArgType('options.ring', 'an instance of Ring', ring);
   if (ring.closed) throw errnoError(9, 'open', 'the ring given in options.ring is closed', filePath);
 
-  if (direct === false) return buffered(filePath, openFlags, mode, ring);
+  if (direct === false) return buffered(filePath, openFlags, mode, ring, 'buffered');
+  if (direct === 'uncached') return buffered(filePath, openFlags, mode, ring, 'uncached');
   const opened = await openNative(filePath, openFlags | O_DIRECT, mode);
-  if (typeof opened !== 'number') return new DirectFile(CONSTRUCT, opened.fd, filePath, openFlags, true, opened.alignment, opened.source, ring);
+  if (typeof opened !== 'number') {
+    return new DirectFile(CONSTRUCT, opened.fd, filePath, openFlags, 'direct', opened.alignment, opened.source, ring,
+      atomicWriteInfo(opened.atomicWrite, true, 'direct'));
+  }
   if (opened === -22 && await refusesDirectIo(filePath, openFlags)) {
-    if (direct === 'auto') return buffered(filePath, openFlags, mode, ring);
+    if (direct === 'auto') return buffered(filePath, openFlags, mode, ring, 'buffered');
     throw errnoError(22, 'open',
       `the filesystem of '${filePath}' does not support direct I/O (O_DIRECT); ` +
       "open it with { direct: false } to use the page cache, or { direct: 'auto' }", filePath);
@@ -117,10 +142,18 @@ async function refusesDirectIo(path: string, flags: number): Promise<boolean> {
   return true;
 }
 
-async function buffered(path: string, flags: number, mode: number, ring: Ring): Promise<DirectFile> {
-  const opened = await openNative(path, flags & ~O_DIRECT, mode);
+/** Opens without O_DIRECT: through the page cache ('buffered'), or with RWF_DONTCACHE on every op ('uncached'). */
+async function buffered(path: string, flags: number, mode: number, ring: Ring, fileMode: FileMode): Promise<DirectFile> {
+  const opened = await openNative(path, flags & ~O_DIRECT, mode, fileMode === 'uncached');
+  if (opened === UNCACHED_REFUSED) {
+    throw errnoError(95, 'open',
+      `the kernel (Linux ${binding.kernelRelease() ?? '?'}) or the filesystem of '${path}' does not take uncached ` +
+      'I/O (RWF_DONTCACHE, Linux 6.14+, on filesystems that support it such as ext4, xfs and btrfs); open it with ' +
+      '{ direct: true } to bypass the page cache, or { direct: false } to use it', path);
+  }
   if (typeof opened === 'number') throw errnoError(-opened, 'open', undefined, path);
-  return new DirectFile(CONSTRUCT, opened.fd, path, flags & ~O_DIRECT, false, Object.freeze({ memory: 1, offset: 1 }), 'buffered', ring);
+  return new DirectFile(CONSTRUCT, opened.fd, path, flags & ~O_DIRECT, fileMode, Object.freeze({ memory: 1, offset: 1 }),
+    'buffered', ring, atomicWriteInfo(opened.atomicWrite, false, fileMode));
 }
 
 function badDescriptor(syscall: string, path: string): Promise<never> {
@@ -137,8 +170,19 @@ export class DirectFile {
   readonly path: string;
   /** The flags it was opened with (including O_DIRECT when direct). */
   readonly flags: number;
-  /** Whether I/O bypasses the page cache. */
+  /** Whether I/O bypasses the page cache (O_DIRECT): `mode === 'direct'`. */
   readonly direct: boolean;
+  /** 'direct' (O_DIRECT), 'uncached' (RWF_DONTCACHE on every read and write) or 'buffered' (the page cache). */
+  readonly mode: FileMode;
+  /**
+   * The untorn writes this file takes (`writeAt(..., { atomic: true })`),
+   * from statx(STATX_WRITE_ATOMIC); null where the kernel, the filesystem or
+   * the device offers none, and on files not open for direct I/O.
+   */
+  readonly atomicWrite: AtomicWriteLimits | null;
+  #atomic: AtomicWriteInfo;
+  /** RWF_DONTCACHE for an uncached file, else 0: passed with every read and write. */
+  #cacheFlags: number;
   /** Direct-I/O alignment for this file ({ memory: 1, offset: 1 } when not direct). */
   readonly alignment: Alignment;
   /** Where `alignment` came from. */
@@ -150,16 +194,21 @@ export class DirectFile {
   #idle: (() => void) | null = null;
 
   /** @internal Use open(). */
-  constructor(token: typeof CONSTRUCT, fd: number, path: string, flags: number, direct: boolean, alignment: Alignment,
-    alignmentSource: AlignmentSource, ring: Ring) {
+  constructor(token: typeof CONSTRUCT, fd: number, path: string, flags: number, mode: FileMode, alignment: Alignment,
+    alignmentSource: AlignmentSource, ring: Ring, atomic: AtomicWriteInfo) {
     if (token !== CONSTRUCT) {
       throw Object.assign(new TypeError('Illegal constructor: a DirectFile comes from open()'),
         { code: 'ERR_ILLEGAL_CONSTRUCTOR' });
     }
+    const direct = mode === 'direct';
     this.#fd = fd;
     this.path = path;
     this.flags = direct ? flags | O_DIRECT : flags;
     this.direct = direct;
+    this.mode = mode;
+    this.#atomic = atomic;
+    this.atomicWrite = atomic.limits;
+    this.#cacheFlags = mode === 'uncached' ? RWF_DONTCACHE : 0;
     this.alignment = alignment;
     this.alignmentSource = alignmentSource;
     this.ring = ring;
@@ -222,15 +271,19 @@ export class DirectFile {
       total = checkBuffers(buffers);
       position = checkPosition(position);
       if (typeof options === 'number') throw invalidArgType('options', 'of type object', options);
-      const io = checkIoOptions(options);
+      const io = checkIoOptions(options, code === OP_WRITEV);
       if (io.length !== undefined) throw invalidArgValue('options.length', 'is not taken by vectored I/O', io.length);
       checkEnd(position, total);
-      if (io.dsync === true && code === OP_WRITEV) rwFlags = RWF_DSYNC;
+      rwFlags = ioFlags(code === OP_WRITEV, io) | this.#cacheFlags;
       signal = io.signal;
     } catch (error) {
       return Promise.reject(error);
     }
     if (this.#closing !== null) return badDescriptor(syscall, this.path);
+    if ((rwFlags & RWF_ATOMIC) !== 0) {
+      const refused = this.#atomicRefusal(total, buffers.length, position);
+      if (refused !== null) return Promise.reject(refused);
+    }
     const { offset } = this.alignment;
     if (offset > 1) {
       if (remainder(position, offset) !== 0) {
@@ -258,15 +311,19 @@ export class DirectFile {
     try {
       checkBuffer(buffer);
       position = checkPosition(position);
-      const io = checkIoOptions(options);
+      const io = checkIoOptions(options, code === OP_WRITE);
       length = checkLength(io.length, buffer);
       checkEnd(position, length);
-      if (io.dsync === true && code === OP_WRITE) rwFlags = RWF_DSYNC;
+      rwFlags = ioFlags(code === OP_WRITE, io) | this.#cacheFlags;
       signal = io.signal;
     } catch (error) {
       return Promise.reject(error);
     }
     if (this.#closing !== null) return badDescriptor(syscall, this.path);
+    if ((rwFlags & RWF_ATOMIC) !== 0) {
+      const refused = this.#atomicRefusal(length, 1, position);
+      if (refused !== null) return Promise.reject(refused);
+    }
     const { offset, memory } = this.alignment;
     if (offset > 1) {
       if (remainder(position, offset) !== 0) {
@@ -280,6 +337,18 @@ export class DirectFile {
     return this.ring.submit({
       code, target: this, fd: this.#fd, buffer, position, length, memoryAlignment: memory, rwFlags, signal,
     });
+  }
+
+  /**
+   * Why an untorn write of `length` bytes in `segments` buffers at
+   * `position` cannot go to the kernel (the file has none, or a rule is
+   * broken), or null. Never done as a plain write instead.
+   */
+  #atomicRefusal(length: number, segments: number, position: number | bigint): ErrnoError | null {
+    const limits = this.atomicWrite;
+    if (limits === null) return noAtomicWriteError(this.#atomic, length, position, this.path);
+    const broken = brokenAtomicWriteRule(limits, length, segments, position, this.path);
+    return broken === null ? null : errnoError(22, 'write', broken, this.path);
   }
 
   /** Flushes the file's data (and the metadata needed to read it) to the device: fdatasync(2), through the ring. */
@@ -316,9 +385,35 @@ export class DirectFile {
    */
   allocate(offset: number | bigint, length: number | bigint,
     options?: { keepSize?: boolean; signal?: AbortSignal }): Promise<void> {
+    return this.#fallocate('allocate', 0, offset, length, options, true);
+  }
+
+  /**
+   * Frees the file's blocks in [offset, offset + length): fallocate(2) with
+   * FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, through the ring. The range
+   * reads as zeros afterwards and the file's size is unchanged; partial
+   * blocks at either end are zeroed, not freed. EOPNOTSUPP where the
+   * filesystem cannot punch holes.
+   */
+  punchHole(offset: number | bigint, length: number | bigint, options?: { signal?: AbortSignal }): Promise<void> {
+    return this.#fallocate('punchHole', FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, offset, length, options, false);
+  }
+
+  /**
+   * Makes [offset, offset + length) read as zeros, keeping (or allocating) its
+   * blocks: fallocate(2) with FALLOC_FL_ZERO_RANGE, through the ring. The
+   * file grows to offset + length unless `keepSize` is true. EOPNOTSUPP
+   * where the filesystem has no such mode.
+   */
+  zeroRange(offset: number | bigint, length: number | bigint,
+    options?: { keepSize?: boolean; signal?: AbortSignal }): Promise<void> {
+    return this.#fallocate('zeroRange', FALLOC_FL_ZERO_RANGE, offset, length, options, true);
+  }
+
+  #fallocate(what: string, mode: number, offset: number | bigint, length: number | bigint,
+    options: { keepSize?: boolean; signal?: AbortSignal } | undefined, takesKeepSize: boolean): Promise<void> {
     let position: number | bigint;
     let size: number;
-    let mode = 0;
     let signal: AbortSignal | undefined;
     try {
       position = checkPosition(offset, 'offset');
@@ -327,9 +422,12 @@ export class DirectFile {
       if (options !== undefined && (options === null || typeof options !== 'object')) {
         throw invalidArgType('options', 'of type object', options);
       }
-      const keepSize = options?.keepSize ?? false;
-      if (typeof keepSize !== 'boolean') throw invalidArgValue('options.keepSize', 'must be a boolean', keepSize);
-      if (keepSize) mode = FALLOC_FL_KEEP_SIZE;
+      const keepSize = options?.keepSize;
+      if (keepSize !== undefined) {
+        if (!takesKeepSize) throw invalidArgValue('options.keepSize', `is not taken by ${what}() (it never changes the size)`, keepSize);
+        if (typeof keepSize !== 'boolean') throw invalidArgValue('options.keepSize', 'must be a boolean', keepSize);
+        if (keepSize) mode |= FALLOC_FL_KEEP_SIZE;
+      }
       signal = checkSignal(options?.signal);
     } catch (error) {
       return Promise.reject(error);
@@ -455,6 +553,12 @@ class Descriptor implements OpTarget {
   opSettled(): void {}
 }
 
+/** The RWF_* flags an op's options ask for: dsync and atomic, for writes only. */
+function ioFlags(write: boolean, io: IoOptions): number {
+  if (!write) return 0;
+  return (io.dsync === true ? RWF_DSYNC : 0) | (io.atomic === true ? RWF_ATOMIC : 0);
+}
+
 function rawIo(code: number, fd: unknown, buffer: unknown, position: unknown, options: unknown): Promise<number> {
   let length: number;
   let pos: number | bigint;
@@ -466,17 +570,18 @@ function rawIo(code: number, fd: unknown, buffer: unknown, position: unknown, op
     descriptor = checkFd(fd);
     const view = checkBuffer(buffer);
     pos = checkPosition(position);
-    const io = checkIoOptions(options);
+    const io = checkIoOptions(options, code === OP_WRITE);
     length = checkLength(io.length, view);
     checkEnd(pos, length);
-    if (io.dsync === true && code === OP_WRITE) rwFlags = RWF_DSYNC;
+    rwFlags = ioFlags(code === OP_WRITE, io);
     signal = io.signal;
     ring = defaultRing();
   } catch (error) {
     return Promise.reject(error);
   }
   if (length === 0) return Promise.resolve(0);
-  // The caller owns the descriptor and its alignment; the kernel checks it.
+  // The caller owns the descriptor and its alignment, and its untorn-write
+  // rules: the kernel checks them (RWF_ATOMIC), and a refusal says which.
   return ring.submit({
     code, target: new Descriptor(descriptor), fd: descriptor, buffer: buffer as ArrayBufferView, position: pos, length,
     memoryAlignment: 1, rwFlags, signal,
@@ -493,6 +598,18 @@ export function readAt(fd: number, buffer: ArrayBufferView, position: number | b
 export function writeAt(fd: number, buffer: ArrayBufferView, position: number | bigint,
   options?: number | IoOptions): Promise<number> {
   return rawIo(OP_WRITE, fd, buffer, position, options);
+}
+
+/**
+ * The untorn writes an open descriptor takes, from statx(STATX_WRITE_ATOMIC):
+ * `file.atomicWrite` for a descriptor the caller opened (which must be
+ * O_DIRECT for them), or null where the kernel, the filesystem or the device
+ * offers none.
+ */
+export function atomicWriteOf(fd: number): AtomicWriteLimits | null {
+  const result = binding.atomicWriteOf(checkFd(fd));
+  if (typeof result === 'number') throw errnoError(-result, 'statx');
+  return atomicWriteInfo(result, true, '').limits;
 }
 
 /** The direct-I/O alignment of an open descriptor, as open() would report it. */

@@ -1,4 +1,5 @@
 // The addon's surface, as lib/ sees it. Nothing outside lib/ loads the addon.
+import fs = require('fs');
 import path = require('path');
 
 /** One engine instance and its submission thread (addon/ring.h, addon/js_ring.cc). */
@@ -33,12 +34,24 @@ export interface NativeRing {
   unregisterBuffer(index: number, buffer: Buffer | undefined): number;
 }
 
+/**
+ * What statx(STATX_WRITE_ATOMIC) says of a file (addon/files.h, AtomicWrite):
+ * unit min, unit max, segments max, unit max opt (0 where none), whether
+ * the kernel reported them at all (0 before Linux 6.11), and statfs' f_type.
+ */
+export type NativeAtomicWrite = [unitMin: number, unitMax: number, segmentsMax: number, unitMaxOpt: number,
+  reported: number, filesystem: number];
+
 export interface Binding {
   NativeRing: new (engine: string, entries: number, submitBatch: number, threads: number,
     onComplete: (count: number) => void, sqpollIdleMs: number) => NativeRing;
   allocAligned(size: number, alignment: number): Buffer | number;
+  /** With `uncached`, a descriptor that does not take RWF_DONTCACHE is closed again, and `dontcache` is -EOPNOTSUPP. */
   openFile(path: string, flags: number, mode: number,
-    callback: (fdOrErrno: number, memory: number, offset: number, source: number) => void): void;
+    callback: (fdOrErrno: number, memory: number, offset: number, source: number, atomicWrite: NativeAtomicWrite,
+      dontcache: number) => void, uncached: boolean): void;
+  /** statx(STATX_WRITE_ATOMIC) and fstatfs of an open descriptor, or -errno. */
+  atomicWriteOf(fd: number): NativeAtomicWrite | number;
   /** The process's credentials may have changed: every ring checks them at its next hand-over. */
   credentialsMayHaveChanged(): void;
   /** Closes a descriptor openFile() returned (the addon closes leftovers at teardown). */
@@ -48,6 +61,8 @@ export interface Binding {
   kernelRelease(): string | null;
   liburingVersion(): string | null;
   readonly builtWithLiburing: boolean;
+  /** How liburing is linked: 'static' in the prebuilt addon, 'shared' (liburing.so), null without it. */
+  readonly liburingLinkage: 'static' | 'shared' | null;
   /** The numbers lib/ and the addon agree on, from the addon's headers (addon/binding.cc). */
   readonly constants: Constants;
 }
@@ -78,11 +93,22 @@ export interface Constants {
   readonly LATENCY_SUB_BITS: number;
 }
 
-/** ODIRECT_BUILD=Debug loads the debug (or sanitizer) build instead of Release. */
-const buildType = process.env.ODIRECT_BUILD === 'Debug' ? 'Debug' : 'Release';
+// dist/native.js in the package; build/lib/native.js where bench/ compiles the sources.
+const packageRoot = [path.join(__dirname, '..'), path.join(__dirname, '..', '..')]
+  .find((dir) => fs.existsSync(path.join(dir, 'binding.gyp'))) ?? path.join(__dirname, '..');
+
+/**
+ * The addon file in use. ODIRECT_BUILD=Debug loads the debug (or sanitizer)
+ * build; otherwise node-gyp-build picks build/Release (a source build), else
+ * the prebuilt addon for this platform (prebuilds/linux-x64/).
+ */
+export const addonPath: string = process.env.ODIRECT_BUILD === 'Debug'
+  ? path.join(packageRoot, 'build', 'Debug', 'odirect.node')
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  : (require('node-gyp-build') as { resolve(dir: string): string }).resolve(packageRoot);
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
-export const binding: Binding = require(path.join(__dirname, '..', 'build', buildType, 'odirect.node'));
+export const binding: Binding = require(addonPath);
 
 export const {
   OP_READ, OP_WRITE, OP_FSYNC, OP_FDATASYNC, OP_READV, OP_WRITEV, OP_FALLOCATE,

@@ -9,9 +9,8 @@ import { Aborts } from './aborts';
 import { aioRefusal, runOnPool } from './aio-fallback';
 import { watchCredentialChanges } from './credentials';
 import { EngineAttempt, EngineName, startEngine } from './engines';
-import {
-  abortError, credentialsError, detachedError, ErrnoError, errnoError, misalignedMemoryError, opError,
-} from './errors';
+import { abortError, detachedError, ErrnoError, errnoError } from './errors';
+import { credentialsError, misalignedMemoryError, opError } from './op-errors';
 import {
   DROPPED, MISALIGNED_MEMORY, NativeRing, SYSCALLS,
   QUEUE_ARG_CODE, QUEUE_ARG_FD, QUEUE_ARG_FILE_INDEX, QUEUE_ARG_ID, QUEUE_ARG_LENGTH, QUEUE_ARG_MEMORY_ALIGNMENT,

@@ -3,7 +3,9 @@ import childProcess = require('child_process');
 import fs = require('fs');
 import path = require('path');
 import { open, allocAligned, Ring, DirectFile } from 'odirect';
-import { forEachEngine, SHM_DIR, DISK_DIR, tempPath, cleanup, fillPattern, checkPattern, rejectionOf } from './helpers';
+import {
+  checkPattern, cleanup, DISK_DIR, fillPattern, forEachEngine, noIoUringReason, rejectionOf, SHM_DIR, skipBecause, tempPath,
+} from './helpers';
 
 const BLOCK = 4096;
 
@@ -119,7 +121,7 @@ describe('registered files: options and limits', () => {
     try {
       ring = new Ring({ engine: 'io_uring', registerFiles: false });
     } catch (error) {
-      this.skip();  // no io_uring here: the forEachEngine suites above cover the others
+      skipBecause(this, `${noIoUringReason()} (the forEachEngine suites above cover the others)`);
     }
     const file = await patternFile(ring!, SHM_DIR, 2, 3n << 32n);
     const handle: DirectFile = await open(file, 'r', { ring: ring! });

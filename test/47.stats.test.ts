@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import fs = require('fs');
 import { open, allocAligned } from 'odirect';
-import { forEachEngine, SHM_DIR, tempPath, cleanup, heldReadFifo } from './helpers';
+import { cleanup, forEachEngine, heldReadFifo, noIoUringReason, SHM_DIR, skipBecause, tempPath } from './helpers';
 
 const BLOCK = 4096;
 
@@ -44,7 +44,7 @@ describe('ring.stats() latency of an op the kernel holds (io_uring, a FIFO)', ()
 
   it('records at least the time the op was held', async function () {
     const held = await heldReadFifo();
-    if (held === null) this.skip();  // no io_uring on this machine
+    if (held === null) skipBecause(this, noIoUringReason());
     const { ring, file } = held!;
     const buffer = allocAligned(BLOCK);
     const pending = file.readAt(buffer, 0);

@@ -3,8 +3,7 @@ import events = require('events');
 import fs = require('fs');
 import { open, allocAligned, Ring, DirectFile } from 'odirect';
 import {
-  forEachEngine, DISK_DIR, SHM_DIR, tempPath, cleanup, fillPattern,
-  checkPattern, rejectionOf, heldReadFifo,
+  checkPattern, cleanup, DISK_DIR, fillPattern, forEachEngine, heldReadFifo, noIoUringReason, rejectionOf, SHM_DIR, skipBecause, tempPath,
 } from './helpers';
 
 const BLOCK = 4096;
@@ -207,7 +206,7 @@ describe('cancellation of a read the kernel holds (io_uring, a FIFO with no data
 
   it('cancels it in the kernel: AbortError, where "engine", and the FIFO works afterwards', async function () {
     const held = await heldReadFifo();
-    if (held === null) this.skip();  // no io_uring on this machine
+    if (held === null) skipBecause(this, noIoUringReason());
     const { ring, file } = held!;
     const controller = new AbortController();
     const pending = file.readAt(allocAligned(BLOCK), 0, { signal: controller.signal });

@@ -1,7 +1,9 @@
 import { expect } from 'chai';
 import fs = require('fs');
 import { open, allocAligned, Ring, DirectFile } from 'odirect';
-import { forEachEngine, SHM_DIR, tempPath, cleanup, fillPattern, checkPattern, heldReadFifo } from './helpers';
+import {
+  checkPattern, cleanup, fillPattern, forEachEngine, heldReadFifo, noIoUringReason, SHM_DIR, skipBecause, tempPath,
+} from './helpers';
 
 const SIZE = 1 << 20;
 
@@ -84,7 +86,7 @@ describe('a V8-owned buffer transferred and collected while the kernel holds the
 
   it('completes into memory kept alive for it, and the process goes on', async function () {
     const held = await heldReadFifo();
-    if (held === null) this.skip();  // no io_uring on this machine
+    if (held === null) skipBecause(this, noIoUringReason());
     const { ring, file } = held!;
     let view: Uint8Array | null = new Uint8Array(4096);
     const pending = file.readAt(view, 0);

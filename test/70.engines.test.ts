@@ -7,6 +7,7 @@ import fs = require('fs');
 import os = require('os');
 import path = require('path');
 import { allocAligned, ENGINES, open, probe, Ring } from 'odirect';
+import { addonWithoutLiburing, ioUringCodeFor, noIoUringReason, skipBecause } from './helpers';
 
 const entry = require.resolve('odirect');
 const root = path.resolve(path.dirname(entry), '..');
@@ -84,6 +85,19 @@ describe('engine selection', () => {
     expect(report.defaultEngine).to.equal(report.engines.find((e) => e.available)!.engine);
   });
 
+  it('probe() names the addon file in use and how it has liburing, as the binary itself says', async function () {
+    const report = await probe();
+    expect(fs.existsSync(report.addon.path), report.addon.path).to.equal(true);
+    expect(report.addon.prebuilt).to.equal(report.addon.path.startsWith(path.join(root, 'prebuilds') + path.sep));
+    expect(report.addon.liburing).to.equal(report.builtWithLiburing ? report.addon.liburing ?? 'missing' : null);
+    if (report.builtWithLiburing) expect(report.notice).to.equal(undefined);
+    else expect(report.notice).to.match(/^this odirect addon was built without liburing, .*install liburing-dev.*npm rebuild$/);
+    const readelf = childProcess.spawnSync('readelf', ['-d', report.addon.path], { encoding: 'utf8' });
+    if (readelf.error !== undefined) skipBecause(this, `readelf cannot run (${readelf.error.message}; Debian: binutils)`);
+    const needsLiburing = /\(NEEDED\).*\[liburing\.so/.test(readelf.stdout);
+    expect(needsLiburing, readelf.stdout).to.equal(report.addon.liburing === 'shared');
+  });
+
   it('new Ring({ engine }) runs on the engine asked for, and rejects unknown names', async () => {
     for (const engine of ENGINES) {
       let ring: Ring;
@@ -109,7 +123,7 @@ describe('engine selection', () => {
       ring = new Ring({ engine: 'io_uring', sqpoll: 20 });
     } catch (error) {
       if (!(error as Error).message.includes('the io_uring engine cannot start')) throw error;
-      this.skip(); // no io_uring here
+      skipBecause(this, noIoUringReason());
     }
     expect(ring.features.split(' ')).to.include('sqpoll');
     const sqpollPath = path.join(os.tmpdir(), `odirect-sqpoll-${process.pid}`);
@@ -167,13 +181,15 @@ describe('engine selection', () => {
         expect(report.engine).to.equal('aio');
         expect(report.passedOver).to.have.length(1);
         expect(report.passedOver![0].engine).to.equal('io_uring');
-        expect(report.passedOver![0].code).to.equal(errno);
-        expect(report.passedOver![0].message).to.contain(errno === 'EPERM' ? 'seccomp' : 'does not have it');
+        // An addon built without liburing refuses io_uring itself, before the kernel is asked.
+        expect(report.passedOver![0].code).to.equal(ioUringCodeFor(errno));
+        expect(report.passedOver![0].message).to.contain(addonWithoutLiburing ? 'built without liburing'
+          : errno === 'EPERM' ? 'seccomp' : 'does not have it');
         expect(report.bytes).to.equal(4096);
         expect(report.ok).to.equal(true);
         const ioUring = report.probe!.engines.find((e) => e.engine === 'io_uring')!;
         expect(ioUring.available).to.equal(false);
-        expect(ioUring.code).to.equal(errno);
+        expect(ioUring.code).to.equal(ioUringCodeFor(errno));
         expect(report.probe!.defaultEngine).to.equal('aio');
       });
     }
@@ -182,7 +198,7 @@ describe('engine selection', () => {
       const report = runDenied(helper, ['io_uring_setup=EPERM', 'io_setup=ENOSYS'], ROUND_TRIP);
       expect(report.error).to.equal(undefined);
       expect(report.engine).to.equal('threadpool');
-      expect(report.passedOver!.map((a) => [a.engine, a.code])).to.deep.equal([['io_uring', 'EPERM'], ['aio', 'ENOSYS']]);
+      expect(report.passedOver!.map((a) => [a.engine, a.code])).to.deep.equal([['io_uring', ioUringCodeFor('EPERM')], ['aio', 'ENOSYS']]);
       expect(report.ok).to.equal(true);
       expect(report.probe!.defaultEngine).to.equal('threadpool');
     });
@@ -197,7 +213,7 @@ describe('engine selection', () => {
     it('a forced engine that cannot start is an error, not a silent fallback', () => {
       const report = runDenied(helper, ['io_uring_setup=EPERM'], ROUND_TRIP, { ODIRECT_ENGINE: 'io_uring' });
       expect(report.engine).to.equal(undefined);
-      expect(report.error!.code).to.equal('EPERM');
+      expect(report.error!.code).to.equal(ioUringCodeFor('EPERM'));
       expect(report.error!.syscall).to.equal('io_uring_setup');
       expect(report.error!.message).to.contain('the io_uring engine cannot start');
     });
@@ -237,11 +253,15 @@ describe('a build without liburing', function () {
       await file.close(); await ring.close();
       console.log(JSON.stringify({ report, engine: ring.engine, bytes }));
     })`;
-    const run = childProcess.spawnSync(process.execPath, ['-e', script], { encoding: 'utf8' });
+    // The source build just made, even where this process runs the prebuilt addon.
+    const { PREBUILDS_ONLY: _prebuildsOnly, ...env } = process.env;
+    const run = childProcess.spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', env });
     expect(run.status, run.stderr).to.equal(0);
     const { report, engine, bytes } = JSON.parse(run.stdout);
     expect(report.builtWithLiburing).to.equal(false);
     expect(report.liburing).to.equal(null);
+    expect(report.addon).to.deep.equal({ path: path.join(dir, 'build', 'Release', 'odirect.node'), prebuilt: false, liburing: null });
+    expect(report.notice).to.match(/built without liburing.*install liburing-dev.*npm rebuild/);
     const ioUring = report.engines.find((e: { engine: string }) => e.engine === 'io_uring');
     expect(ioUring.available).to.equal(false);
     expect(ioUring.code).to.equal('ENOSYS');

@@ -3,7 +3,7 @@ import childProcess = require('child_process');
 import fs = require('fs');
 import path = require('path');
 import { Ring } from 'odirect';
-import { isRoot, tempPath, cleanup, SHM_DIR } from './helpers';
+import { cleanup, isRoot, noIoUringReason, SHM_DIR, skipBecause, tempPath } from './helpers';
 
 const PACKAGE = path.resolve(__dirname, '../..');
 
@@ -37,7 +37,7 @@ describe('credentials: a process that gives up its rights after making a ring', 
   })();
 
   it('an io_uring ring refuses every op after setuid()/setgid() with EPERM, and the default ring replaces itself', function () {
-    if (!ioUring) this.skip();  // only io_uring keeps the creator's rights
+    if (!ioUring) skipBecause(this, `${noIoUringReason()} (only io_uring keeps the creator's rights)`);
     const report = child(`
       const ring = new Ring({ engine: 'io_uring' });
       const file = await open(${JSON.stringify(file)}, 'r', { ring });

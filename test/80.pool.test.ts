@@ -5,7 +5,9 @@ import { expect } from 'chai';
 import childProcess = require('child_process');
 import fs = require('fs');
 import { BufferPool, isAligned, open, Ring } from 'odirect';
-import { checkPattern, cleanup, fillPattern, forEachEngine, isRoot, tempPath } from './helpers';
+import {
+  availableEngines, checkPattern, cleanup, fillPattern, forEachEngine, isRoot, noIoUringReason, packageForAnyUser, skipBecause, tempPath,
+} from './helpers';
 
 const BLOCK = 4096;
 
@@ -154,18 +156,25 @@ forEachEngine('BufferPool', ({ ring, engine }) => {
 });
 
 describe('BufferPool under a small locked-memory limit', () => {
-  it('falls back to plain buffers with ENOMEM, and I/O works', function () {
+  after(cleanup);
+
+  it('falls back to plain buffers with ENOMEM, and I/O works', async function () {
     // An unprivileged user with RLIMIT_MEMLOCK of 64 KiB, as on many systems:
     // root has CAP_IPC_LOCK, which lifts the limit, so the child drops it.
     const tools = ['setpriv', 'prlimit'].every((tool) => childProcess.spawnSync('which', [tool]).status === 0);
-    const probe = new Ring();
-    const uring = probe.engine === 'io_uring';
-    void probe.close();
-    if (!isRoot || !tools || !uring) this.skip(); // needs root to become another user, util-linux, and io_uring
+    if (!isRoot) skipBecause(this, 'needs root to run a child as nobody');
+    if (!tools) skipBecause(this, 'needs setpriv and prlimit (util-linux)');
+    if (!availableEngines.includes('io_uring')) skipBecause(this, noIoUringReason());
+    // The child is nobody, who may not enter the repository: it loads a copy of the package.
+    const entry = await packageForAnyUser();
     const path = tempPath(undefined, 'memlock');
     fs.writeFileSync(path, fillPattern(Buffer.alloc(1 << 20), 0));
     fs.chmodSync(path, 0o644);
-    const script = `const { BufferPool, Ring, open } = require(${JSON.stringify(require.resolve('odirect'))});
+    const asNobody = ['setpriv', '--reuid=nobody', '--regid=nogroup', '--clear-groups'];
+    if (childProcess.spawnSync(asNobody[0], [...asNobody.slice(1), 'test', '-r', path]).status !== 0) {
+      skipBecause(this, `nobody cannot read ${path} (ODIRECT_TEST_DIR must be reachable by every user for this test)`);
+    }
+    const script = `const { BufferPool, Ring, open } = require(${JSON.stringify(entry)});
       (async () => {
         const ring = new Ring({ engine: 'io_uring' });
         const pool = new BufferPool({ size: 1 << 20, count: 1, ring });
@@ -177,8 +186,8 @@ describe('BufferPool under a small locked-memory limit', () => {
           fixed: ring.stats().fixedOps }));
         await file.close(); await ring.close();
       })();`;
-    const result = childProcess.spawnSync('prlimit', ['--memlock=65536:65536', 'setpriv', '--reuid=nobody', '--regid=nogroup',
-      '--clear-groups', process.execPath, '-e', script], { encoding: 'utf8', timeout: 60_000 });
+    const result = childProcess.spawnSync('prlimit', ['--memlock=65536:65536', ...asNobody, process.execPath, '-e', script],
+      { encoding: 'utf8', timeout: 60_000, cwd: '/' });
     expect(result.status, result.stderr).to.equal(0);
     const report = JSON.parse(result.stdout);
     expect(report.registered).to.equal(false);

@@ -20,8 +20,8 @@ const FUZZ = path.join(__dirname, 'fixtures', 'fuzz.js');
 
 /** Every function and method the fuzz calls: each must have been called at least once. */
 const SUBJECTS = ['open', 'file.readAt', 'file.writeAt', 'file.readvAt', 'file.writevAt', 'file.datasync', 'file.sync',
-  'file.close', 'file.allocate', 'file.read', 'file.readMany', 'file.truncate', 'file.stat', 'file[Symbol.asyncDispose]',
-  'createReadStream', 'createWriteStream', 'abort', 'readAt', 'writeAt', 'alignmentOf', 'allocAligned', 'isAligned', 'new Ring',
+  'file.close', 'file.allocate', 'file.punchHole', 'file.zeroRange', 'file.read', 'file.readMany', 'file.truncate', 'file.stat', 'file[Symbol.asyncDispose]',
+  'createReadStream', 'createWriteStream', 'abort', 'readAt', 'writeAt', 'alignmentOf', 'atomicWriteOf', 'allocAligned', 'isAligned', 'new Ring',
   'ring.stats', 'ring.close', 'ring getters', 'defaultRing', 'new BufferPool', 'pool.acquire', 'pool.release',
   'pool.close', 'probe'];
 

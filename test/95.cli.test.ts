@@ -150,9 +150,22 @@ describe('odirect (the command)', function () {
       expect(text).to.match(new RegExp(`^alignment +memory ${report.alignment.memory}, offset ${report.alignment.offset} \\(from ${report.alignment.source}\\)$`, 'm'));
     });
 
+    it('the disk (ext4): no untorn writes, and why; uncached I/O', () => {
+      const report = json(odirect('probe', '--json', DISK_DIR)).path;
+      expect(report.atomicWrite).to.equal(null);
+      expect(report.atomicWriteReason).to.match(/^ext4 reports no atomic write unit/);
+      expect(report.uncached).to.equal(true);
+      const text = odirect('probe', DISK_DIR).stdout;
+      expect(text).to.match(/^untorn +none: ext4 reports no atomic write unit .*Linux 6\.11\+/m);
+      expect(text).to.match(/^uncached +yes \(RWF_DONTCACHE\)$/m);
+    });
+
     it('tmpfs (/dev/shm) and a file on it', () => {
       const directory = json(odirect('probe', '--json', SHM_DIR)).path;
       expect(directory).to.include({ kind: 'directory', filesystem: 'tmpfs', device: null, direct: true });
+      expect(directory).to.include({ atomicWrite: null, uncached: false });
+      expect(directory.uncachedReason).to.match(/^tmpfs does not take RWF_DONTCACHE \(EOPNOTSUPP\)/);
+      expect(odirect('probe', SHM_DIR).stdout).to.match(/^uncached +no: tmpfs does not take RWF_DONTCACHE/m);
       const file = tempPath(SHM_DIR, 'probe-file');
       fs.writeFileSync(file, 'x');
       expect(json(odirect('probe', '--json', file)).path).to.include({ kind: 'file', filesystem: 'tmpfs', direct: true });

@@ -173,6 +173,8 @@ export interface BenchReport {
    */
   dataCheck: DataCheck;
   results: BenchResult[];
+  /** probe()'s notice: the addon was built without liburing, and the remedy. */
+  notice?: string;
 }
 
 function direction(ops: number, seconds: number, bs: number, latencyUs: DirectionResult['latencyUs']): DirectionResult {
@@ -351,6 +353,7 @@ function printReport(report: BenchReport): void {
     `${config.filesystem ?? 'unknown filesystem'}${config.device !== null ? ` (${config.device})` : ''}, ` +
     `alignment ${config.alignment.memory}/${config.alignment.offset} (${config.alignment.source})`);
   out.push(`Linux ${report.kernel}, Node ${report.node}, odirect ${report.version}${report.fio !== null ? `, ${report.fio}` : ''}`);
+  if (report.notice !== undefined) out.push(`Note: ${report.notice}`);
   out.push('');
   const baseline = report.results.find((r) => r.kind === 'fs.promises');
   const compare = report.results.length > 1;
@@ -470,6 +473,7 @@ async function runBench(options: Options): Promise<BenchReport> {
         });
       }
       const device = blockDeviceOf(job.file);
+      const { notice } = await probe();
       return {
         benchmark: 'odirect bench',
         version: version(),
@@ -484,6 +488,7 @@ async function runBench(options: Options): Promise<BenchReport> {
         },
         dataCheck: job.checks,
         results,
+        ...(notice !== undefined ? { notice } : {}),
       };
     } finally {
       for (const contender of contenders) await contender.close();

@@ -2,7 +2,7 @@
 // path, its filesystem, whether it takes O_DIRECT, and its alignment.
 import fs = require('fs');
 import path = require('path');
-import { allocAligned, AlignmentSource, open, probe, ProbeReport } from '../index';
+import { allocAligned, AlignmentSource, AtomicWriteLimits, open, PathProbe, probe, ProbeReport } from '../index';
 import { expectPositionals, parseCommand } from './args';
 import { Command, EXIT_FAILURE, EXIT_OK } from './command';
 import { table } from './format';
@@ -18,7 +18,9 @@ With PATH (a file, a block device, or a directory): the filesystem it is on
 and the device under it, whether it takes O_DIRECT (a file is opened and its
 first block read; in a directory a scratch file is made, written, read back
 and deleted), and the direct-I/O alignment of its memory and offsets, with
-where that figure comes from (statx, the block device, or defaults).
+where that figure comes from (statx, the block device, or defaults). Also
+what it offers beyond that: untorn writes (RWF_ATOMIC: the range of lengths
+statx reports, or why there are none) and uncached I/O (RWF_DONTCACHE).
 
 Options:
   --json      the report as JSON on stdout
@@ -43,6 +45,13 @@ export interface PathReport {
   /** The file probed: PATH itself, or the scratch file made in the directory. */
   probedFile: string;
   alignment?: { memory: number; offset: number; source: AlignmentSource };
+  /** Untorn writes with O_DIRECT (RWF_ATOMIC), or null. */
+  atomicWrite: AtomicWriteLimits | null;
+  /** Why `atomicWrite` is null. */
+  atomicWriteReason?: string;
+  /** Whether open(..., { direct: 'uncached' }) works there (RWF_DONTCACHE). */
+  uncached: boolean;
+  uncachedReason?: string;
 }
 
 function kindOf(stats: fs.Stats): PathReport['kind'] {
@@ -84,7 +93,8 @@ async function tryDirect(file: string, scratch: boolean): Promise<Pick<PathRepor
   }
 }
 
-export async function probePath(target: string): Promise<PathReport> {
+/** `offers`: what probe(target) found beyond direct I/O (untorn writes, uncached I/O). */
+export async function probePath(target: string, offers: PathProbe): Promise<PathReport> {
   const stats = fs.statSync(target);
   const kind = kindOf(stats);
   const mount = mountOf(target);
@@ -96,7 +106,11 @@ export async function probePath(target: string): Promise<PathReport> {
     device: (kind === 'block device' ? path.basename(fs.realpathSync(target)) : blockDeviceOf(target)?.name) ?? null,
     direct: false,
     probedFile: target,
+    atomicWrite: offers.atomicWrite,
+    uncached: offers.uncached,
   };
+  if (offers.atomicWriteReason !== undefined) report.atomicWriteReason = offers.atomicWriteReason;
+  if (offers.uncachedReason !== undefined) report.uncachedReason = offers.uncachedReason;
   if (kind === 'directory') {
     const scratch = path.join(target, `.odirect-probe-${process.pid}-${Date.now()}`);
     report.probedFile = scratch;
@@ -118,8 +132,10 @@ function printReport(report: ProbeReport, pathReport: PathReport | null): void {
   const out: string[] = [];
   const forced = process.env.ODIRECT_ENGINE;
   out.push(`kernel      ${report.kernel ?? 'unknown'}`);
+  const linkage = { static: 'linked into the addon', shared: 'liburing.so, the addon is built with it' };
+  out.push(`addon       ${report.addon.path} (${report.addon.prebuilt ? 'prebuilt' : 'built from source'})`);
   out.push(`liburing    ${report.liburing ?? (report.builtWithLiburing ? 'version unknown' : 'none')}` +
-    `${report.builtWithLiburing ? ' (the addon is built with it)' : ' (the addon was built without liburing: no io_uring engine)'}`);
+    (report.addon.liburing !== null ? ` (${linkage[report.addon.liburing]})` : ' (the addon was built without liburing: no io_uring engine)'));
   out.push(`default     ${report.defaultEngine ?? 'none'}` +
     (forced !== undefined && forced !== '' ? ` (ODIRECT_ENGINE=${forced})` : ' (what auto picks)'));
   const settings: string[] = [];
@@ -133,6 +149,7 @@ function printReport(report: ProbeReport, pathReport: PathReport | null): void {
       engine.available ? engine.features ?? '' : `${engine.code ?? 'error'}: ${engine.reason ?? 'cannot start'}`]);
   }
   out.push(table(rows, () => false));
+  if (report.notice !== undefined) out.push('', `Note: ${report.notice}`);
   if (pathReport !== null) {
     const { alignment } = pathReport;
     out.push('');
@@ -145,6 +162,12 @@ function printReport(report: ProbeReport, pathReport: PathReport | null): void {
     if (alignment !== undefined) {
       out.push(`alignment   memory ${alignment.memory}, offset ${alignment.offset} (from ${alignment.source})`);
     }
+    const atomic = pathReport.atomicWrite;
+    out.push(atomic !== null
+      ? `untorn      ${atomic.min} to ${atomic.max} bytes, ${atomic.maxSegments} buffer${atomic.maxSegments === 1 ? '' : 's'} ` +
+        `(RWF_ATOMIC with O_DIRECT${atomic.maxOptimized !== undefined ? `; fast up to ${atomic.maxOptimized}` : ''})`
+      : `untorn      none: ${pathReport.atomicWriteReason ?? 'unknown'}`);
+    out.push(`uncached    ${pathReport.uncached ? 'yes (RWF_DONTCACHE)' : `no: ${pathReport.uncachedReason ?? 'unknown'}`}`);
   }
   process.stdout.write(`${out.join('\n')}\n`);
 }
@@ -157,9 +180,10 @@ export const probeCommand: Command = {
   async run(args) {
     const { values, positionals } = parseCommand(args, { json: { type: 'boolean' } });
     expectPositionals(positionals, ['PATH'], 0);
-    const report = await probe();
     const target = positionals[0] ?? null;
-    const pathReport = target === null ? null : await probePath(target);
+    const report = await probe(target ?? undefined);
+    const pathReport = target === null ? null : await probePath(target, report.path!);
+    delete report.path;
     if (values.json === true) process.stdout.write(`${JSON.stringify({ ...report, path: pathReport ?? undefined }, null, 2)}\n`);
     else printReport(report, pathReport);
     return report.engines.some((engine) => engine.available) ? EXIT_OK : EXIT_FAILURE;
