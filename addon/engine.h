@@ -39,9 +39,9 @@ enum OpCode : uint8_t {
 constexpr int kRwfAtomic = 0x40;     // RWF_ATOMIC, Linux 6.11: an untorn write
 constexpr int kRwfDontcache = 0x80;  // RWF_DONTCACHE, Linux 6.14: drop the pages once done
 
-// One request, as lib/ring.ts's Op record hands it over (one queue path for
-// every code, addon/binding.cc). `id` is the slot the JS side gave it
-// (0 .. capacity-1); it comes back in the completion.
+// One request, as lib/op.ts's Op record hands it over through the one queue
+// path of every code (NativeRing.queue, addon/js_ring.cc). `id` is the slot
+// the JS side gave it (0 .. capacity-1); it comes back in the completion.
 struct Op {
   uint32_t id;
   uint32_t gen;     // the id's generation (31 bits): tells this op from later ops of the same id
