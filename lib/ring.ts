@@ -4,7 +4,7 @@
 // from the completions the JS thread reads itself (addon/ring.h). What is
 // not per op lives beside it: engine choice (engines.ts), options
 // (ring-options.ts), stats (ring-stats.ts), abort bookkeeping (aborts.ts),
-// the aio engine's fallbacks (aio-fallback.ts), errors (errors.ts).
+// the aio engine's fallbacks (aio-fallback.ts), errors (op-errors.ts).
 import { Aborts } from './aborts';
 import { aioRefusal, runOnPool } from './aio-fallback';
 import { watchCredentialChanges } from './credentials';
