@@ -12,6 +12,12 @@
       "target_name": "odirect",
       "sources": [
         "addon/binding.cc",
+        "addon/js_ring.cc",
+        "addon/js_memory.cc",
+        "addon/js_files.cc",
+        "addon/js_system.cc",
+        "addon/views.cc",
+        "addon/backing_store.cc",
         "addon/ring.cc",
         "addon/files.cc",
         "addon/memory.cc",

@@ -39,8 +39,9 @@ enum OpCode : uint8_t {
 constexpr int kRwfAtomic = 0x40;     // RWF_ATOMIC, Linux 6.11: an untorn write
 constexpr int kRwfDontcache = 0x80;  // RWF_DONTCACHE, Linux 6.14: drop the pages once done
 
-// One request. `id` is the slot the JS side gave it (0 .. capacity-1); it comes
-// back in the completion.
+// One request, as lib/op.ts's Op record hands it over through the one queue
+// path of every code (NativeRing.queue, addon/js_ring.cc). `id` is the slot
+// the JS side gave it (0 .. capacity-1); it comes back in the completion.
 struct Op {
   uint32_t id;
   uint32_t gen;     // the id's generation (31 bits): tells this op from later ops of the same id
@@ -49,7 +50,7 @@ struct Op {
   void* addr;       // kOpRead/kOpWrite: the buffer; kOpReadv/kOpWritev: the iovec array
   uint32_t len;     // bytes, or the iovec count for the vectored ops
   uint64_t offset;  // file offset in bytes
-  int rw_flags;     // RWF_* for read/write (RWF_DSYNC), unused otherwise
+  int rw_flags;     // RWF_* for reads and writes (RWF_DSYNC...); kOpFallocate: the mode
   int buf_index;    // kOpRead/kOpWrite: the registered buffer holding addr, or -1
   int file_index;   // the slot where fd is registered with the engine, or -1
   uint64_t extent;  // kOpFallocate: the length in bytes
@@ -104,8 +105,10 @@ class Engine {
   virtual void TakeRetries(std::vector<Op>* out) { (void)out; }
 
   // Whether the JS thread may call SubmitInline(): true only where
-  // submission never blocks in the kernel for long. io_submit(2) can block on
-  // filesystem metadata, so the aio engine says no.
+  // SubmitInline() never blocks in the kernel for long. Every engine says
+  // yes today: io_uring and the threadpool only queue, and the aio engine's
+  // SubmitInline() takes reads alone, with RWF_NOWAIT, since io_submit(2)
+  // can block on filesystem metadata.
   virtual bool CanSubmitInline() const = 0;
 
   // Whether requests may run with the rights of the thread that made the
@@ -164,6 +167,16 @@ struct EngineOptions {
   unsigned threads = 4;           // threadpool engine: worker threads
   unsigned sqpoll_idle_ms = 0;    // io_uring: a kernel thread polls the SQ (SQPOLL) when > 0
 };
+
+// Makes an engine of class E and starts it (its Init(options) returns 0 or
+// -errno): the engine, or nullptr with *err set to that -errno.
+template <class E>
+std::unique_ptr<Engine> StartEngine(const EngineOptions& options, int* err) {
+  std::unique_ptr<E> engine(new E());
+  *err = engine->Init(options);
+  if (*err < 0) return nullptr;
+  return engine;
+}
 
 // Each returns nullptr and sets *err to a negative errno when the engine cannot
 // start here (ENOSYS: not built in or not in the kernel; EPERM: forbidden...).

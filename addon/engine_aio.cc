@@ -255,14 +255,7 @@ class AioEngine final : public Engine {
 }  // namespace
 
 std::unique_ptr<Engine> CreateAioEngine(const EngineOptions& options, int* err) {
-  std::unique_ptr<AioEngine> engine(new AioEngine());
-  int ret = engine->Init(options);
-  if (ret < 0) {
-    *err = ret;
-    return nullptr;
-  }
-  *err = 0;
-  return engine;
+  return StartEngine<AioEngine>(options, err);
 }
 
 }  // namespace odirect

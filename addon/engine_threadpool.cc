@@ -159,10 +159,7 @@ class ThreadpoolEngine final : public Engine {
 }  // namespace
 
 std::unique_ptr<Engine> CreateThreadpoolEngine(const EngineOptions& options, int* err) {
-  std::unique_ptr<ThreadpoolEngine> engine(new ThreadpoolEngine());
-  *err = engine->Init(options);
-  if (*err < 0) return nullptr;
-  return engine;
+  return StartEngine<ThreadpoolEngine>(options, err);
 }
 
 }  // namespace odirect

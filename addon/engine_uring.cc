@@ -38,11 +38,11 @@ class UringEngine final : public Engine {
     } else {
       // The kernel runs an op's completion work (posting its CQE) when the
       // thread that submitted it next enters the kernel, or wakes it if it
-      // sleeps, instead of interrupting it while it runs JavaScript. On
-      // /dev/shm, where io-wq workers complete every read, the interrupts
-      // were 29 % of the JS thread's samples; QD 64 went from 309 k to 531 k
-      // reads/s, the disk stayed the same (docs/benchmarks.md). Linux 5.19;
-      // an older kernel refuses the flag, and the ring is made without it.
+      // sleeps, instead of interrupting it while it runs JavaScript: on
+      // /dev/shm, where io-wq workers complete every read, those interrupts
+      // took much of the JS thread's time (docs/benchmarks.md has the
+      // figures). Linux 5.19; an older kernel refuses the flag, and the ring
+      // is made without it.
       flags |= IORING_SETUP_COOP_TASKRUN;
     }
     io_uring_params params;
@@ -282,14 +282,7 @@ class UringEngine final : public Engine {
 }  // namespace
 
 std::unique_ptr<Engine> CreateUringEngine(const EngineOptions& options, int* err) {
-  std::unique_ptr<UringEngine> engine(new UringEngine());
-  int ret = engine->Init(options);
-  if (ret < 0) {
-    *err = ret;
-    return nullptr;
-  }
-  *err = 0;
-  return engine;
+  return StartEngine<UringEngine>(options, err);
 }
 
 }  // namespace odirect

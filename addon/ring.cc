@@ -25,9 +25,13 @@ uint64_t NowNs() {
 }  // namespace
 
 int Ring::LatencyBucket(uint64_t ns) {
-  if (ns < 8) return static_cast<int>(ns);
+  // Below 2^kLatencySubBits a bucket per value; above, each power of two is
+  // cut into 2^kLatencySubBits buckets by the bits below the highest.
+  constexpr int kSub = 1 << kLatencySubBits;
+  if (ns < kSub) return static_cast<int>(ns);
   int exponent = 63 - __builtin_clzll(ns);
-  int index = (exponent - 2) * 8 + static_cast<int>((ns >> (exponent - 3)) & 7);
+  int index = (exponent - kLatencySubBits + 1) * kSub +
+              static_cast<int>((ns >> (exponent - kLatencySubBits)) & (kSub - 1));
   return std::min(index, kLatencyBuckets - 1);
 }
 

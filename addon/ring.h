@@ -1,13 +1,18 @@
-// A Ring is one engine instance, with a thread that submits for it at depth.
+// A Ring is one engine instance, and a thread that submits what the JS
+// thread may not.
 //
 // Completions go from the kernel to the JS thread with no thread between:
 // the engine signals a descriptor (an eventfd) that the JS thread's event
 // loop polls, and the JS thread reads the completions itself and settles
-// them in one call into JS per batch. Submissions are made by the JS thread
-// itself while few ops are in the kernel (no wake-up of anyone), and handed
-// to the ring's submission thread when many are, so that the kernel's
-// per-op submission work runs on the other core (docs/design.md has the
-// measurements behind this shape).
+// them in one call into JS per batch. The JS thread submits the ops it
+// flushes itself (Flush: no wake-up of anyone) whenever the engine can take
+// them without blocking and at most `inline_max` ops would then be in the
+// kernel; lib/ring.ts leaves that unlimited by default, so on io_uring and
+// the threadpool it submits at every depth. The ring's submission thread
+// takes the rest: ops beyond a smaller inlineMax, what the engine refuses
+// inline (on aio, everything but reads, and reads RWF_NOWAIT sent back),
+// and ops flushed while the thread holds the submission side.
+// docs/design.md has the measurements behind this shape.
 //
 // Threads and what they own:
 //  - the JS thread: pending_ (ops queued since the last flush), in_flight_,
@@ -22,7 +27,6 @@
 
 #include <node_api.h>
 #include <uv.h>
-#include <v8.h>
 
 #include <atomic>
 #include <condition_variable>
@@ -32,6 +36,7 @@
 #include <utility>
 #include <vector>
 
+#include "backing_store.h"
 #include "engine.h"
 #include "memory.h"
 
@@ -72,7 +77,7 @@ class Ring {
   // JS thread. Keeps the memory of a V8-owned ArrayBuffer alive until op
   // `id` has completed, even if the ArrayBuffer is transferred (detached)
   // meanwhile and its new owner is collected.
-  void Hold(uint32_t id, std::shared_ptr<v8::BackingStore> store) { stores_[id].push_back(std::move(store)); }
+  void Hold(uint32_t id, KeepAlive store) { stores_[id].push_back(std::move(store)); }
   // JS thread. Storage for a vectored op's iovecs, kept until its completion.
   std::vector<iovec>& IovecsFor(uint32_t id) { return iovecs_[id]; }
   // JS thread. Whether the process's user, groups or supplementary groups
@@ -99,8 +104,10 @@ class Ring {
   void ReleaseOwner();
 
   // Latency from Queue() to delivery, per op: a log-linear histogram of
-  // nanoseconds, 8 buckets per power of two (12.5 % wide), then the largest
-  // and the sum. JS thread.
+  // nanoseconds, 2^kLatencySubBits buckets per power of two (12.5 % wide),
+  // then the largest and the sum (lib/histogram.ts reads it with the same
+  // layout, which binding.cc exports). JS thread.
+  static constexpr int kLatencySubBits = 3;
   static constexpr int kLatencyBuckets = 320;
   static int LatencyBucket(uint64_t ns);
   const std::vector<double>& latency() const { return latency_; }
@@ -160,7 +167,7 @@ class Ring {
   std::vector<Completion> reaped_;
   std::vector<std::vector<iovec>> iovecs_;
   std::vector<std::vector<AlignedBlock*>> pins_;  // per op id: the blocks it keeps alive
-  std::vector<std::vector<std::shared_ptr<v8::BackingStore>>> stores_;  // per op id: V8 memory it holds
+  std::vector<std::vector<KeepAlive>> stores_;    // per op id: V8 memory it holds
   std::vector<uint32_t> gens_;                    // per op id: the generation of its latest op
   std::vector<uint64_t> queued_ns_;               // per op id: when it was queued (CLOCK_MONOTONIC)
   std::vector<double> latency_;                   // kLatencyBuckets counts, max ns, sum ns

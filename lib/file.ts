@@ -1,16 +1,15 @@
 // Files opened for direct I/O, and I/O on descriptors the caller opened.
 import fs = require('fs');
 import { fileURLToPath } from 'url';
-import {
-  binding, FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, FALLOC_FL_ZERO_RANGE, NativeAtomicWrite, OP_FALLOCATE,
-  OP_READ, OP_READV, OP_WRITE, OP_WRITEV, RWF_ATOMIC, RWF_DONTCACHE, RWF_DSYNC,
-} from './native';
+import { binding, NativeAtomicWrite, OP_FALLOCATE, OP_READ, OP_READV, OP_WRITE, OP_WRITEV } from './native';
+import { FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, FALLOC_FL_ZERO_RANGE, RWF_ATOMIC, RWF_DONTCACHE, RWF_DSYNC } from './kernel';
 import { AtomicWriteInfo, atomicWriteInfo, AtomicWriteLimits, brokenAtomicWriteRule, noAtomicWriteError } from './atomic';
 import { alignmentError, ErrnoError, errnoError, invalidArgType, invalidArgValue } from './errors';
 import {
   checkAllocateLength, checkBuffer, checkBuffers, checkEnd, checkSignal, checkFd, checkInteger, checkIoOptions, checkLength, checkPosition, IoOptions, remainder,
 } from './checks';
-import { defaultRing, OpTarget, Ring } from './ring';
+import type { OpTarget } from './op';
+import { defaultRing, Ring } from './ring';
 import { parseFlags } from './flags';
 import { planRead, planReadMany, ReadManyOptions, ReadOptions, ReadPlan, ReadRange, runReadPlan } from './ranges';
 import { checkTruncateLength } from './checks';
@@ -221,7 +220,10 @@ export class DirectFile {
       path,
       opStarted: () => this.opStarted(),
       opSettled: () => this.opSettled(),
-      submitSync: (code) => this.ring.submit(code, this, this.#fd, null, 0, 0, 0, 0),
+      submitSync: (code) => this.ring.submit({
+        code, target: this, fd: this.#fd, buffer: null, position: 0, length: 0, memoryAlignment: 1, rwFlags: 0,
+        signal: undefined,
+      }),
       syncRequested: () => this.ring.syncRequested(),
     });
   }
@@ -308,8 +310,10 @@ export class DirectFile {
       }
     }
     if (total === 0) return Promise.resolve(0);
-    return this.ring.submit(code, this, this.#fd, buffers.slice(), position, total, this.alignment.memory, rwFlags,
-      signal);
+    return this.ring.submit({
+      code, target: this, fd: this.#fd, buffer: buffers.slice(), position, length: total,
+      memoryAlignment: this.alignment.memory, rwFlags, signal,
+    });
   }
 
   #io(code: number, syscall: string, buffer: ArrayBufferView, position: number | bigint,
@@ -343,7 +347,9 @@ export class DirectFile {
       }
     }
     if (length === 0) return Promise.resolve(0);
-    return this.ring.submit(code, this, this.#fd, buffer, position, length, memory, rwFlags, signal);
+    return this.ring.submit({
+      code, target: this, fd: this.#fd, buffer, position, length, memoryAlignment: memory, rwFlags, signal,
+    });
   }
 
   /**
@@ -396,26 +402,7 @@ export class DirectFile {
    */
   allocate(offset: number | bigint, length: number | bigint,
     options?: { keepSize?: boolean; signal?: AbortSignal }): Promise<void> {
-    let position: number | bigint;
-    let size: number;
-    let mode = 0;
-    let signal: AbortSignal | undefined;
-    try {
-      position = checkPosition(offset, 'offset');
-      size = checkAllocateLength(length);
-      checkEnd(position, size);
-      if (options !== undefined && (options === null || typeof options !== 'object')) {
-        throw invalidArgType('options', 'of type object', options);
-      }
-      const keepSize = options?.keepSize ?? false;
-      if (typeof keepSize !== 'boolean') throw invalidArgValue('options.keepSize', 'must be a boolean', keepSize);
-      if (keepSize) mode = FALLOC_FL_KEEP_SIZE;
-      signal = checkSignal(options?.signal);
-    } catch (error) {
-      return Promise.reject(error);
-    }
-    if (this.#closing !== null) return badDescriptor('fallocate', this.path);
-    return this.ring.submit(OP_FALLOCATE, this, this.#fd, null, position, size, 0, mode, signal).then(() => undefined);
+    return this.#fallocate('allocate', 0, offset, length, options, true);
   }
 
   /**
@@ -463,7 +450,10 @@ export class DirectFile {
       return Promise.reject(error);
     }
     if (this.#closing !== null) return badDescriptor('fallocate', this.path);
-    return this.ring.submit(OP_FALLOCATE, this, this.#fd, null, position, size, 0, mode, signal).then(() => undefined);
+    return this.ring.submit({
+      code: OP_FALLOCATE, target: this, fd: this.#fd, buffer: null, position, length: size, memoryAlignment: 1,
+      rwFlags: mode, signal,
+    }).then(() => undefined);
   }
 
   /** fs.fstat() of the file. */
@@ -609,8 +599,10 @@ function rawIo(code: number, fd: unknown, buffer: unknown, position: unknown, op
   if (length === 0) return Promise.resolve(0);
   // The caller owns the descriptor and its alignment, and its untorn-write
   // rules: the kernel checks them (RWF_ATOMIC), and a refusal says which.
-  return ring.submit(code, new Descriptor(descriptor), descriptor, buffer as ArrayBufferView, pos, length, 1, rwFlags,
-    signal);
+  return ring.submit({
+    code, target: new Descriptor(descriptor), fd: descriptor, buffer: buffer as ArrayBufferView, position: pos, length,
+    memoryAlignment: 1, rwFlags, signal,
+  });
 }
 
 /** Reads on a descriptor the caller opened (with O_DIRECT for direct I/O), through the default ring. */

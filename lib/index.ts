@@ -5,8 +5,11 @@ export type { Alignment, AlignmentSource, FileMode, OpenOptions, PathLike } from
 export type { AtomicWriteLimits } from './atomic';
 export type { IoOptions } from './checks';
 export { allocAligned, isAligned } from './alloc';
-export { Ring, defaultRing, ENGINES } from './ring';
-export type { EngineName, RingOptions, RingStats, LatencyStats, EngineAttempt } from './ring';
+export { Ring, defaultRing } from './ring';
+export type { RingOptions } from './ring-options';
+export type { RingStats, LatencyStats } from './ring-stats';
+export { ENGINES } from './engines';
+export type { EngineName, EngineAttempt } from './engines';
 export type { ErrnoError, AbortError, AbortedWhere } from './errors';
 export { probe } from './probe';
 export type { ProbeReport, EngineReport, PathProbe } from './probe';

@@ -2,7 +2,7 @@
 import fs = require('fs');
 import path = require('path');
 
-/** One engine instance and its submission thread (addon/ring.h). */
+/** One engine instance and its submission thread (addon/ring.h, addon/js_ring.cc). */
 export interface NativeRing {
   /** 0, or the -errno with which the engine failed to start. */
   readonly error: number;
@@ -12,11 +12,13 @@ export interface NativeRing {
   /** Completions land here as (id, result) pairs before onComplete(count) runs. */
   readonly results: Int32Array;
   /** The next op's fields, read by queue(): see QUEUE_ARG_*. */
-  readonly args: Int32Array;
-  /** Queues one op whose other fields are in `args`. 0, -errno, or MISALIGNED_MEMORY. */
-  queue(buffer: ArrayBufferView | null, position: number | bigint): number;
-  queueVector(code: number, fd: number, buffers: ArrayBufferView[], position: number | bigint,
-    id: number, memoryAlignment: number, rwFlags: number): number;
+  readonly args: Float64Array;
+  /**
+   * Queues one op of any kind, whose other fields are in `args`: `buffer` is
+   * a view (read, write), an array of views (readv, writev) or null.
+   * 0, -errno, or MISALIGNED_MEMORY.
+   */
+  queue(buffer: ArrayBufferView | readonly ArrayBufferView[] | null, position: number | bigint): number;
   flush(inlineMax: number): void;
   close(): void;
   counters(): [submittedInline: number, wakeups: number, batches: number, fixedOps: number, resubmitted: number];
@@ -24,9 +26,6 @@ export interface NativeRing {
   latency(): Float64Array;
   /** Whether the process's credentials changed since the ring was made (it then refuses every op). */
   credentialsChanged(): boolean;
-  /** Queues fallocate(fd, mode, offset, length). 0 or -errno. */
-  queueFallocate(fd: number, fileIndex: number, id: number, mode: number, offset: number | bigint,
-    length: number): number;
   /** 1: dropped before the kernel; 0: the engine was asked to cancel it; -errno: it cannot. */
   cancel(id: number): number;
   registerFile(fd: number): number;
@@ -64,6 +63,34 @@ export interface Binding {
   readonly builtWithLiburing: boolean;
   /** How liburing is linked: 'static' in the prebuilt addon, 'shared' (liburing.so), null without it. */
   readonly liburingLinkage: 'static' | 'shared' | null;
+  /** The numbers lib/ and the addon agree on, from the addon's headers (addon/binding.cc). */
+  readonly constants: Constants;
+}
+
+export interface Constants {
+  /** Op codes (addon/engine.h, OpCode). */
+  readonly OP_READ: number;
+  readonly OP_WRITE: number;
+  readonly OP_FSYNC: number;
+  readonly OP_FDATASYNC: number;
+  readonly OP_READV: number;
+  readonly OP_WRITEV: number;
+  readonly OP_FALLOCATE: number;
+  /** Where queue() finds each field of an op in NativeRing.args (addon/js_ring.h, QueueArg). */
+  readonly QUEUE_ARG_CODE: number;
+  readonly QUEUE_ARG_FD: number;
+  readonly QUEUE_ARG_LENGTH: number;
+  readonly QUEUE_ARG_ID: number;
+  readonly QUEUE_ARG_MEMORY_ALIGNMENT: number;
+  readonly QUEUE_ARG_RW_FLAGS: number;
+  readonly QUEUE_ARG_FILE_INDEX: number;
+  /** What queue() returns for a buffer address that is not aligned (positive: not an errno). */
+  readonly MISALIGNED_MEMORY: number;
+  /** The result of an op the ring dropped before submitting it (cancelled): not an errno. */
+  readonly DROPPED: number;
+  /** The latency histogram (addon/ring.h): its buckets, 2^LATENCY_SUB_BITS per power of two of nanoseconds. */
+  readonly LATENCY_BUCKETS: number;
+  readonly LATENCY_SUB_BITS: number;
 }
 
 // dist/native.js in the package; build/lib/native.js where bench/ compiles the sources.
@@ -83,44 +110,19 @@ export const addonPath: string = process.env.ODIRECT_BUILD === 'Debug'
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 export const binding: Binding = require(addonPath);
 
-/** Op codes shared with addon/engine.h. */
-export const OP_READ = 0;
-export const OP_WRITE = 1;
-export const OP_FSYNC = 2;
-export const OP_FDATASYNC = 3;
+export const {
+  OP_READ, OP_WRITE, OP_FSYNC, OP_FDATASYNC, OP_READV, OP_WRITEV, OP_FALLOCATE,
+  QUEUE_ARG_CODE, QUEUE_ARG_FD, QUEUE_ARG_LENGTH, QUEUE_ARG_ID, QUEUE_ARG_MEMORY_ALIGNMENT, QUEUE_ARG_RW_FLAGS,
+  QUEUE_ARG_FILE_INDEX, MISALIGNED_MEMORY, DROPPED, LATENCY_BUCKETS, LATENCY_SUB_BITS,
+} = binding.constants;
+
 /** The system call each op code stands for, as errors name it. */
-export const SYSCALLS = ['read', 'write', 'fsync', 'fdatasync', 'read', 'write', 'fallocate'];
-export const OP_READV = 4;
-export const OP_WRITEV = 5;
-export const OP_FALLOCATE = 6;
-/** fallocate(2) mode: allocate without changing the file size. */
-export const FALLOC_FL_KEEP_SIZE = 1;
-/** fallocate(2) mode: free the range's blocks (with FALLOC_FL_KEEP_SIZE); it reads as zeros (Linux 2.6.38). */
-export const FALLOC_FL_PUNCH_HOLE = 2;
-/** fallocate(2) mode: make the range read as zeros, keeping it allocated (Linux 3.15). */
-export const FALLOC_FL_ZERO_RANGE = 0x10;
-
-/** Buckets of the latency histogram (addon/ring.h, kLatencyBuckets): 8 per power of two of nanoseconds. */
-export const LATENCY_BUCKETS = 320;
-
-/** The result of an op the ring dropped before submitting it (cancelled): addon/ring.h, kDropped. */
-export const DROPPED = -(1 << 30);
-
-/** Where queue() finds each field of the op in NativeRing.args (addon/binding.cc, Arg). */
-export const QUEUE_ARG_CODE = 0;
-export const QUEUE_ARG_FD = 1;
-export const QUEUE_ARG_LENGTH = 2;
-export const QUEUE_ARG_ID = 3;
-export const QUEUE_ARG_MEMORY_ALIGNMENT = 4;
-export const QUEUE_ARG_RW_FLAGS = 5;
-export const QUEUE_ARG_FILE_INDEX = 6;
-
-/** What queue() returns for a buffer address that is not aligned (addon/binding.cc). */
-export const MISALIGNED_MEMORY = 1;
-
-/** RWF_DSYNC from <linux/fs.h> (Linux 4.7): this write is durable when it completes. */
-export const RWF_DSYNC = 0x2;
-/** RWF_ATOMIC (Linux 6.11; not in Debian 12's headers): the write is untorn, all old or all new after a crash. */
-export const RWF_ATOMIC = 0x40;
-/** RWF_DONTCACHE (Linux 6.14; not in Debian 12's headers): buffered I/O whose pages are dropped once done. */
-export const RWF_DONTCACHE = 0x80;
+export const SYSCALLS: Readonly<Record<number, string>> = {
+  [OP_READ]: 'read',
+  [OP_WRITE]: 'write',
+  [OP_FSYNC]: 'fsync',
+  [OP_FDATASYNC]: 'fdatasync',
+  [OP_READV]: 'read',
+  [OP_WRITEV]: 'write',
+  [OP_FALLOCATE]: 'fallocate',
+};

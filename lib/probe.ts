@@ -2,7 +2,8 @@
 import fs = require('fs');
 import pathModule = require('path');
 import { addonPath, binding } from './native';
-import { ENGINES, EngineName, readSysctl, Ring } from './ring';
+import { chooseEngine, ENGINES, EngineName, readSysctl } from './engines';
+import { Ring } from './ring';
 import { atomicWriteInfo, AtomicWriteLimits } from './atomic';
 import { open, PathLike, toPath } from './file';
 
@@ -131,11 +132,15 @@ export async function probe(path?: PathLike): Promise<ProbeReport> {
       engines.push({ engine, available: false, code, reason: message.replace(/^\w+: the \w+ engine cannot start: /, '') });
     }
   }
-  const forced = process.env.ODIRECT_ENGINE;
   const usable = engines.filter((report) => report.available).map((report) => report.engine);
-  const defaultEngine = forced !== undefined && forced !== '' && forced !== 'auto'
-    ? (usable.includes(forced as EngineName) ? forced as EngineName : null)
-    : usable[0] ?? null;
+  // The engine a ring made with the defaults would run on (none where ODIRECT_ENGINE is not a name).
+  let choice: EngineName | 'auto' | null;
+  try {
+    choice = chooseEngine('auto');
+  } catch {
+    choice = null;
+  }
+  const defaultEngine = choice === 'auto' ? usable[0] ?? null : choice !== null && usable.includes(choice) ? choice : null;
   const report: ProbeReport = {
     kernel: binding.kernelRelease(),
     liburing: binding.liburingVersion(),

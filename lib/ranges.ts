@@ -4,7 +4,6 @@
 import { allocAligned } from './alloc';
 import { checkInteger, checkPosition, checkSignal, MAX_POSITION, MAX_TRANSFER } from './checks';
 import { invalidArgType, outOfRange } from './errors';
-import type { DirectFile } from './file';
 
 /** A byte range of a file, at any alignment. */
 export interface ReadRange {
@@ -139,13 +138,19 @@ export function planReadMany(ranges: unknown, options: unknown, alignment: numbe
   return plan(checked, alignment, maxMerge, signal);
 }
 
+/** What a plan is read from: a DirectFile (file.ts). */
+export interface PlanSource {
+  readonly alignment: { readonly memory: number };
+  readAt(buffer: Buffer, position: number | bigint, options?: { signal: AbortSignal }): Promise<number>;
+}
+
 /**
  * Issues every read of `readPlan` at once, each into a buffer of its own, and
  * resolves to each range's bytes in the order asked: subarrays of those
  * buffers, short where the file ends inside a range. If reads fail, rejects
  * with the first one's error (in file order), once all have settled.
  */
-export async function runReadPlan(file: DirectFile, readPlan: ReadPlan): Promise<Buffer[]> {
+export async function runReadPlan(file: PlanSource, readPlan: ReadPlan): Promise<Buffer[]> {
   const memory = Math.max(file.alignment.memory, PAGE);
   const buffers = readPlan.spans.map(({ start, end }) => allocAligned(Number(end - start), memory));
   const options = readPlan.signal === undefined ? undefined : { signal: readPlan.signal };

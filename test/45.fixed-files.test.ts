@@ -1,5 +1,6 @@
 import { expect } from 'chai';
 import childProcess = require('child_process');
+import fs = require('fs');
 import path = require('path');
 import { open, allocAligned, Ring, DirectFile } from 'odirect';
 import {
@@ -74,6 +75,28 @@ forEachEngine('registered files', ({ ring, engine }) => {
     await c.close();
     expect((await rejectionOf(a.readAt(buffer, 0))).code).to.equal('EBADF');
   });
+
+  if (registers) {
+    it('reads, vectored reads and syncs go through the registered file, not the descriptor number', async () => {
+      const first = await patternFile(ring(), DISK_DIR, 4, 44n << 32n);
+      const second = await patternFile(ring(), DISK_DIR, 4, 55n << 32n);
+      const handle = await open(first, 'r', { ring: ring() });
+      expect(slotOf(handle)).to.be.at.least(0);
+      // The descriptor number now names another file; the kernel's slot still holds the first.
+      const fd = handle.fd;
+      fs.closeSync(fd);
+      expect(fs.openSync(second, 'r')).to.equal(fd);
+      const buffer = allocAligned(BLOCK);
+      expect(await handle.readAt(buffer, BLOCK)).to.equal(BLOCK);
+      expect(checkPattern(buffer, BLOCK, 44n << 32n)).to.equal(-1);
+      const parts = [allocAligned(BLOCK), allocAligned(2 * BLOCK)];
+      expect(await handle.readvAt(parts, BLOCK)).to.equal(3 * BLOCK);
+      expect(checkPattern(parts[0], BLOCK, 44n << 32n)).to.equal(-1);
+      expect(checkPattern(parts[1], 2 * BLOCK, 44n << 32n)).to.equal(-1);
+      await handle.datasync();
+      await handle.close();  // closes the second file's descriptor, which has its number
+    });
+  }
 
   it('writes and syncs through a registered file', async () => {
     const file = tempPath(DISK_DIR, 'fixed-write');

@@ -1,0 +1,32 @@
+// NativeRing's side of the boundary that lib/ must agree with: where queue()
+// finds each field of an op, and what it answers for a misaligned buffer.
+// binding.cc exports these to JavaScript at load (binding.constants).
+#ifndef ODIRECT_JS_RING_H_
+#define ODIRECT_JS_RING_H_
+
+#include <cstdint>
+
+namespace odirect {
+
+// The fields of the next op, written by JS into NativeRing.args (a
+// Float64Array: a fallocate's length takes more than 32 bits) before it
+// calls queue(): one call with two arguments per op.
+enum QueueArg : int {
+  kArgCode,
+  kArgFd,
+  kArgLength,
+  kArgId,
+  kArgMemoryAlignment,
+  kArgRwFlags,
+  kArgFileIndex,
+  kArgCount
+};
+
+// queue()'s answer for a buffer address that is not a multiple of the
+// memory alignment JS asked for: positive, so that JS can tell it from a
+// -errno and say which argument was wrong.
+constexpr int32_t kMisalignedMemory = 1;
+
+}  // namespace odirect
+
+#endif  // ODIRECT_JS_RING_H_
