@@ -108,7 +108,8 @@ function unprobed(target: string, stats: fs.Stats): Omit<PathProbe, 'path' | 'pr
   const kind = stats.isFIFO() ? 'a FIFO' : stats.isSocket() ? 'a socket' : 'a character device';
   const reason = `${kind}, not a regular file, block device or directory`;
   return {
-    filesystem: filesystemName(fs.statfsSync(target).type),
+    // A device node lies on devtmpfs, whose statfs says tmpfs: the device is what counts.
+    filesystem: stats.isCharacterDevice() ? 'the character device' : filesystemName(fs.statfsSync(target).type),
     atomicWrite: null,
     atomicWriteReason: reason,
     uncached: false,

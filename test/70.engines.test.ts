@@ -121,6 +121,14 @@ describe('engine selection', () => {
     }
   });
 
+  it('probe(path) on a character device names it, not the tmpfs its node lies on', async () => {
+    const why = 'a character device, not a regular file, block device or directory';
+    expect((await probe('/dev/null')).path).to.deep.equal({
+      path: '/dev/null', probedFile: '/dev/null', filesystem: 'the character device', atomicWrite: null,
+      atomicWriteReason: why, uncached: false, uncachedReason: why,
+    });
+  });
+
   it('new Ring({ engine }) runs on the engine asked for, and rejects unknown names', async () => {
     for (const engine of ENGINES) {
       let ring: Ring;
