@@ -8,7 +8,7 @@ import {
   binding, DROPPED, NativeRing, LATENCY_BUCKETS, MISALIGNED_MEMORY, SYSCALLS,
   OP_FALLOCATE, OP_FSYNC, OP_FDATASYNC, OP_READ, OP_READV, OP_WRITE, OP_WRITEV,
   QUEUE_ARG_CODE, QUEUE_ARG_FD, QUEUE_ARG_ID, QUEUE_ARG_LENGTH, QUEUE_ARG_MEMORY_ALIGNMENT, QUEUE_ARG_RW_FLAGS,
-  QUEUE_ARG_FILE_INDEX, FALLOC_FL_PUNCH_HOLE, FALLOC_FL_ZERO_RANGE, RWF_ATOMIC, RWF_DONTCACHE,
+  QUEUE_ARG_FILE_INDEX, FALLOC_FL_PUNCH_HOLE, FALLOC_FL_ZERO_RANGE, RWF_ATOMIC, RWF_DONTCACHE, RWF_DSYNC,
 } from './native';
 import { kernelAtomicWriteError } from './atomic';
 import { abortError, detachedError, ErrnoError, errnoError, invalidArgValue } from './errors';
@@ -752,6 +752,16 @@ export class Ring {
     }
     if (error !== null) {
       // Said above.
+    } else if (errno === 22 && this.engine === 'aio' && target?.direct === false && (code === OP_READ || code === OP_WRITE) &&
+      rwFlags !== 0) {
+      // The EINVAL of a file Linux AIO refuses, which #onComplete does not
+      // retry with pread/pwrite because they would drop the flags.
+      const flags = ([[RWF_DSYNC, 'RWF_DSYNC (dsync)'], [RWF_ATOMIC, 'RWF_ATOMIC (atomic)'],
+        [RWF_DONTCACHE, 'RWF_DONTCACHE (uncached)']] as const).filter(([bit]) => (rwFlags & bit) !== 0).map(([, name]) => name);
+      error = errnoError(errno, syscall, `invalid argument, ${syscall} of ${length} bytes at offset ${position} on ` +
+        `${where}: Linux AIO refuses this file (as it does files without read_iter/write_iter, such as in procfs ` +
+        `and sysfs), and ${flags.join(' and ')} cannot be carried by the pread/pwrite fallback, which would drop ` +
+        `${flags.length === 1 ? 'it' : 'them'}; leave ${flags.length === 1 ? 'it' : 'them'} out for this file`, target.path);
     } else if (errno === 95 && (rwFlags & RWF_DONTCACHE) !== 0 && transfer) {
       error = errnoError(errno, syscall, `the kernel or the filesystem of ${where} does not take uncached I/O ` +
         `(RWF_DONTCACHE, Linux 6.14+): ${syscall} of ${length} bytes at offset ${position}`, target?.path);
