@@ -37,7 +37,13 @@ class OpenWorker : public Napi::AsyncWorker {
         uncached_(uncached) {}
 
   void Execute() override {
-    fd_ = open(path_.c_str(), flags_ | O_CLOEXEC, mode_);
+    // Uncached, the file may yet be refused (no RWF_DONTCACHE), and a refused
+    // open must leave it as it was: O_TRUNC waits for the probe, and a file
+    // this open creates is removed again.
+    bool truncate = uncached_ && (flags_ & O_TRUNC) != 0 && (flags_ & O_ACCMODE) != O_RDONLY;
+    bool created = false;
+    fd_ = uncached_ ? OpenUncached(truncate ? flags_ & ~O_TRUNC : flags_, &created)
+                    : open(path_.c_str(), flags_ | O_CLOEXEC, mode_);
     if (fd_ < 0) {
       fd_ = -errno;
       return;
@@ -45,8 +51,10 @@ class OpenWorker : public Napi::AsyncWorker {
     int ret = ProbeAlignment(fd_, &alignment_);
     if (ret == 0) ret = ProbeAtomicWrite(fd_, &atomic_);
     if (ret == 0 && uncached_) ret = dontcache_ = ProbeUncached();
+    if (ret == 0 && truncate && ftruncate(fd_, 0) != 0) ret = -errno;
     if (ret < 0) {
       close(fd_);
+      if (created) unlink(path_.c_str());
       fd_ = ret;
     }
   }
@@ -60,6 +68,31 @@ class OpenWorker : public Napi::AsyncWorker {
   }
 
  private:
+  // open(2) with `flags`, saying in *created whether it made the file. With
+  // O_CREAT and without O_EXCL, O_EXCL first tells that without a race; where
+  // the file exists, a plain open, and again if it was removed in between
+  // (a few times: a dangling symlink is EEXIST, then ENOENT, for ever).
+  int OpenUncached(int flags, bool* created) {
+    flags |= O_CLOEXEC;
+    if ((flags & O_CREAT) == 0) return open(path_.c_str(), flags);
+    if ((flags & O_EXCL) != 0) {
+      int fd = open(path_.c_str(), flags, mode_);
+      *created = fd >= 0;
+      return fd;
+    }
+    for (int attempt = 0; attempt < 4; attempt++) {
+      int fd = open(path_.c_str(), flags | O_EXCL, mode_);
+      if (fd >= 0) {
+        *created = true;
+        return fd;
+      }
+      if (errno != EEXIST) return -1;
+      fd = open(path_.c_str(), flags & ~O_CREAT);
+      if (fd >= 0 || errno != ENOENT) return fd;
+    }
+    return open(path_.c_str(), flags, mode_);
+  }
+
   // The probe reads, so a descriptor open for writing only is probed through
   // a second one, open for reading; where that cannot be had (no read
   // permission, no /proc), the first read or write will tell.

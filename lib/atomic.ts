@@ -133,7 +133,9 @@ export function kernelAtomicWriteError(errno: number, fd: number, length: number
   }
   const broken = brokenAtomicWriteRule(info.limits, length, segments, position, path, fd);
   if (broken !== null) return errnoError(errno, 'write', `the kernel refused an ${broken}`, path);
+  const { min, max, maxSegments } = info.limits;
   return errnoError(errno, 'write', `the kernel refused an ${what}, which keeps the limits statx reports ` +
-    `(${info.limits.min} to ${info.limits.max} bytes, ${info.limits.maxSegments} buffers): is the descriptor open ` +
-    'with O_DIRECT, and the buffer and offset aligned for direct I/O?', path);
+    `(${min} to ${max} bytes, ${maxSegments} buffer${maxSegments === 1 ? '' : 's'}): is the descriptor open ` +
+    'with O_DIRECT and without O_APPEND (which writes at end of file, not at the offset given), and the buffer ' +
+    'and offset aligned for direct I/O?', path);
 }

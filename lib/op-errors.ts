@@ -3,7 +3,7 @@
 // and the rule that was broken.
 import { kernelAtomicWriteError } from './atomic';
 import { ErrnoError, errnoError } from './errors';
-import { FALLOC_FL_PUNCH_HOLE, FALLOC_FL_ZERO_RANGE, RWF_ATOMIC, RWF_DONTCACHE } from './kernel';
+import { FALLOC_FL_PUNCH_HOLE, FALLOC_FL_ZERO_RANGE, RWF_ATOMIC, RWF_DONTCACHE, RWF_DSYNC } from './kernel';
 import { OP_FALLOCATE, OP_READ, OP_READV, OP_WRITE, OP_WRITEV, SYSCALLS } from './native';
 import type { Op } from './op';
 
@@ -34,7 +34,7 @@ export function credentialsError(engine: string, op: Op): ErrnoError {
  * kernel saw broken, for an EINVAL of direct I/O what alignment demands,
  * for an EOPNOTSUPP the flag or mode the filesystem does not take.
  */
-export function opError(errno: number, op: Op): ErrnoError {
+export function opError(errno: number, op: Op, engine: string): ErrnoError {
   const { code, target, position, length, rwFlags } = op;
   const syscall = SYSCALLS[code];
   const where = target.path !== undefined ? `'${target.path}'` : `fd ${target.fd}`;
@@ -47,6 +47,17 @@ export function opError(errno: number, op: Op): ErrnoError {
   }
   if (error !== null) {
     // Said above.
+  } else if (errno === EINVAL && engine === 'aio' && target.direct === false && (code === OP_READ || code === OP_WRITE) &&
+    rwFlags !== 0) {
+    // The EINVAL of a file Linux AIO refuses, which the ring does not retry
+    // with pread/pwrite (aio-fallback.ts) because they would drop the flags.
+    const flags = ([[RWF_DSYNC, 'RWF_DSYNC (dsync)'], [RWF_ATOMIC, 'RWF_ATOMIC (atomic)'],
+      [RWF_DONTCACHE, 'RWF_DONTCACHE (uncached)']] as const).filter(([bit]) => (rwFlags & bit) !== 0).map(([, name]) => name);
+    const them = flags.length === 1 ? 'it' : 'them';
+    error = errnoError(errno, syscall, `invalid argument, ${syscall} of ${length} bytes at offset ${position} on ` +
+      `${where}: Linux AIO refuses this file (as it does files without read_iter/write_iter, such as in procfs ` +
+      `and sysfs), and ${flags.join(' and ')} cannot be carried by the pread/pwrite fallback, which would drop ` +
+      `${them}; leave ${them} out for this file`, target.path);
   } else if (errno === EOPNOTSUPP && (rwFlags & RWF_DONTCACHE) !== 0 && transfer) {
     error = errnoError(errno, syscall, `the kernel or the filesystem of ${where} does not take uncached I/O ` +
       `(RWF_DONTCACHE, Linux 6.14+): ${syscall} of ${length} bytes at offset ${position}`, target.path);

@@ -4,7 +4,7 @@ import pathModule = require('path');
 import { addonPath, binding } from './native';
 import { chooseEngine, ENGINES, EngineName, readSysctl } from './engines';
 import { Ring } from './ring';
-import { atomicWriteInfo, AtomicWriteLimits } from './atomic';
+import { atomicWriteInfo, AtomicWriteLimits, filesystemName } from './atomic';
 import { open, PathLike, toPath } from './file';
 
 export interface EngineReport {
@@ -101,11 +101,31 @@ async function probeFile(file: string): Promise<Omit<PathProbe, 'path' | 'probed
 }
 
 /**
+ * What a path that is none of a regular file, a block device or a directory
+ * offers: nothing, found without opening it (opening a FIFO waits for a
+ * writer).
+ */
+function unprobed(target: string, stats: fs.Stats): Omit<PathProbe, 'path' | 'probedFile'> {
+  const kind = stats.isFIFO() ? 'a FIFO' : stats.isSocket() ? 'a socket' : 'a character device';
+  const reason = `${kind}, not a regular file, block device or directory`;
+  return {
+    // A device node lies on devtmpfs, whose statfs says tmpfs: the device is what counts.
+    filesystem: stats.isCharacterDevice() ? 'the character device' : filesystemName(fs.statfsSync(target).type),
+    atomicWrite: null,
+    atomicWriteReason: reason,
+    uncached: false,
+    uncachedReason: reason,
+  };
+}
+
+/**
  * What `target` (a file, a block device, or a directory, where a scratch
  * file is made and removed) offers: untorn writes and uncached I/O.
  */
 async function probePath(target: string): Promise<PathProbe> {
-  if (!fs.statSync(target).isDirectory()) return { path: target, probedFile: target, ...await probeFile(target) };
+  const stats = fs.statSync(target);
+  if (stats.isFile() || stats.isBlockDevice()) return { path: target, probedFile: target, ...await probeFile(target) };
+  if (!stats.isDirectory()) return { path: target, probedFile: target, ...unprobed(target, stats) };
   const scratch = pathModule.join(target, `.odirect-probe-${process.pid}-${Date.now()}`);
   fs.closeSync(fs.openSync(scratch, 'wx', 0o600));
   try {

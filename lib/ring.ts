@@ -327,7 +327,7 @@ export class Ring {
         continue;
       } else {
         this.#errors++;
-        reject(result === -EPERM && this.credentialsChanged ? this.#credentialsError(op) : opError(-result, op));
+        reject(result === -EPERM && this.credentialsChanged ? this.#credentialsError(op) : opError(-result, op, this.engine));
       }
       op.target.opSettled();
     }

@@ -93,6 +93,40 @@ forEachEngine("open(..., { direct: 'uncached' })", ({ ring }) => {
     }
   });
 
+  it('a refused open leaves the file as it was: an existing file keeps its bytes, a new one is not left behind', async () => {
+    const existing = tempPath(SHM_DIR, 'uncached-existing');
+    const before = patternBytes(14000, 3n);
+    fs.writeFileSync(existing, before);
+    for (const flags of ['w', 'w+', 'a', 'r+', fs.constants.O_WRONLY | fs.constants.O_TRUNC]) {
+      const error = await rejectionOf(open(existing, flags, { ring: ring(), direct: 'uncached' }));
+      expect(error.code, String(flags)).to.equal('ENOTSUP');
+      expectBytes(fs.readFileSync(existing), before, `the file after open(..., ${String(flags)})`);
+    }
+    for (const flags of ['w', 'w+', 'wx', 'a', 'ax+']) {
+      const fresh = tempPath(SHM_DIR, 'uncached-fresh');
+      const error = await rejectionOf(open(fresh, flags, { ring: ring(), direct: 'uncached' }));
+      expect(error.code, flags).to.equal('ENOTSUP');
+      expect(fs.existsSync(fresh), `${fresh} after open(..., '${flags}')`).to.equal(false);
+    }
+  });
+
+  it('where it is taken, \'w\' still truncates an existing file and creates a missing one', async () => {
+    const existing = tempPath(DISK_DIR, 'uncached-truncate');
+    fs.writeFileSync(existing, patternBytes(14000, 4n));
+    const file = await open(existing, 'w', { ring: ring(), direct: 'uncached' });
+    try {
+      expect(fs.statSync(existing).size).to.equal(0);
+      expect(await file.writeAt(Buffer.from('new'), 0)).to.equal(3);
+    } finally {
+      await file.close();
+    }
+    expect(fs.readFileSync(existing, 'utf8')).to.equal('new');
+    const fresh = tempPath(DISK_DIR, 'uncached-create');
+    await (await open(fresh, 'w', { ring: ring(), direct: 'uncached', mode: 0o640 })).close();
+    expect(fs.statSync(fresh).size).to.equal(0);
+    expect(fs.statSync(fresh).mode & 0o777).to.equal(0o640 & ~process.umask());
+  });
+
   it('checks options.direct', async () => {
     for (const direct of ['Uncached', 'dontcache', 1, {}]) {
       const error = await rejectionOf(open(tempPath(DISK_DIR, 'bad-direct'), 'w+', { ring: ring(), direct } as never));

@@ -14,7 +14,7 @@ import { checkPattern, cleanup, DISK_DIR, fillPattern, forEachEngine, rejectionO
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
-const { O_RDWR, O_DIRECT, O_CREAT } = fs.constants;
+const { O_RDWR, O_DIRECT, O_CREAT, O_APPEND } = fs.constants;
 
 describe('untorn writes on XFS over a loop device', function () {
   this.timeout(120_000);
@@ -120,6 +120,30 @@ describe('untorn writes on XFS over a loop device', function () {
       }
     });
 
+    it('refuses, before the kernel, an untorn write on a file opened with O_APPEND, which writes at end of file', async () => {
+      const target = fileFor('append');
+      fs.writeFileSync(target, Buffer.alloc(4 * KiB, 0x11));
+      const file = await open(target, 'a', { ring: ring() });
+      try {
+        expect(file.atomicWrite).to.not.equal(null);
+        const submitted = ring().stats().submitted;
+        // At offset 0 it keeps the rules, but O_APPEND would put it at 4096, where 16 KiB is not naturally aligned.
+        const error = await rejectionOf(file.writeAt(allocAligned(16 * KiB).fill(0x22), 0, { atomic: true }));
+        expect(error.code).to.equal('EINVAL');
+        expect(error.errno).to.equal(-22);
+        expect(error.syscall).to.equal('write');
+        expect(error.path).to.equal(target);
+        expect(error.message).to.match(/untorn writes need an explicit position, O_APPEND writes at end of file/);
+        const vectored = await rejectionOf(file.writevAt([allocAligned(16 * KiB)], 16 * KiB, { atomic: true }));
+        expect(vectored.code).to.equal('EINVAL');
+        expect(vectored.message).to.match(/O_APPEND writes at end of file/);
+        expect(ring().stats().submitted).to.equal(submitted);
+        expect(fs.readFileSync(target)).to.deep.equal(Buffer.alloc(4 * KiB, 0x11));
+      } finally {
+        await file.close();
+      }
+    });
+
     it('hands RWF_ATOMIC to the kernel: on a descriptor it did not open, the kernel refuses a 12 KiB untorn write', async () => {
       const target = fileFor('raw');
       const fd = fs.openSync(target, O_RDWR | O_CREAT | O_DIRECT);
@@ -134,6 +158,27 @@ describe('untorn writes on XFS over a loop device', function () {
         expect(error.fd).to.equal(fd);
         // And it takes one that keeps the rules.
         expect(await writeAt(fd, data, 16 * KiB, { atomic: true, length: 16 * KiB })).to.equal(16 * KiB);
+      } finally {
+        fs.closeSync(fd);
+      }
+    });
+
+    it('on a raw descriptor opened with O_APPEND, a kernel refusal names O_APPEND (the kernel may instead write at end of file)', async () => {
+      const target = fileFor('raw-append');
+      fs.writeFileSync(target, Buffer.alloc(4 * KiB, 0x11));
+      const fd = fs.openSync(target, O_RDWR | O_APPEND | O_DIRECT);
+      try {
+        const written = await writeAt(fd, allocAligned(16 * KiB).fill(0x22), 0, { atomic: true }).catch((error) => error);
+        if (typeof written === 'number') {
+          // Linux AIO and pwritev2 (Linux 6.18) check the offset given and write at end of file, misaligned.
+          expect(engine).to.not.equal('io_uring');
+          expect(written).to.equal(16 * KiB);
+          expect(fs.readFileSync(target).subarray(4 * KiB)).to.deep.equal(Buffer.alloc(16 * KiB, 0x22));
+          return;
+        }
+        expect(written.code).to.equal('EINVAL');
+        expect(written.message).to.match(/the kernel refused an untorn write \(RWF_ATOMIC\) of 16384 bytes at offset 0 on fd \d+, which keeps the limits statx reports \(4096 to \d+ bytes, 1 buffer\)/);
+        expect(written.message).to.match(/without O_APPEND \(which writes at end of file/);
       } finally {
         fs.closeSync(fd);
       }

@@ -98,6 +98,37 @@ describe('engine selection', () => {
     expect(needsLiburing, readelf.stdout).to.equal(report.addon.liburing === 'shared');
   });
 
+  it('probe(path) on a FIFO reports nothing offered, and why, without opening it (which would wait for a writer)', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'odirect-probe-fifo-'));
+    try {
+      const fifo = path.join(dir, 'fifo');
+      childProcess.execFileSync('mkfifo', [fifo]);
+      // In a child with a timeout: an open(2) that waits blocks its whole thread.
+      const script = `require(process.env.ODIRECT_ENTRY).probe(process.argv[1])
+        .then((report) => console.log(JSON.stringify(report.path)))`;
+      const run = childProcess.spawnSync(process.execPath, ['-e', script, fifo],
+        { encoding: 'utf8', timeout: 30_000, killSignal: 'SIGKILL', env: { ...process.env, ODIRECT_ENTRY: entry } });
+      expect(run.signal, 'probe(fifo) still running after 30 s').to.equal(null);
+      expect(run.status, run.stderr).to.equal(0);
+      const report = JSON.parse(run.stdout);
+      const why = 'a FIFO, not a regular file, block device or directory';
+      expect(report).to.deep.equal({
+        path: fifo, probedFile: fifo, filesystem: (await probe(dir)).path!.filesystem, atomicWrite: null,
+        atomicWriteReason: why, uncached: false, uncachedReason: why,
+      });
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('probe(path) on a character device names it, not the tmpfs its node lies on', async () => {
+    const why = 'a character device, not a regular file, block device or directory';
+    expect((await probe('/dev/null')).path).to.deep.equal({
+      path: '/dev/null', probedFile: '/dev/null', filesystem: 'the character device', atomicWrite: null,
+      atomicWriteReason: why, uncached: false, uncachedReason: why,
+    });
+  });
+
   it('new Ring({ engine }) runs on the engine asked for, and rejects unknown names', async () => {
     for (const engine of ENGINES) {
       let ring: Ring;

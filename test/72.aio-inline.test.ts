@@ -1,6 +1,9 @@
 import { expect } from 'chai';
+import fs = require('fs');
 import { open, allocAligned, Ring } from 'odirect';
-import { availableEngines, DISK_DIR, tempPath, cleanup, fillPattern, checkPattern } from './helpers';
+import {
+  availableEngines, DISK_DIR, tempPath, cleanup, fillPattern, checkPattern, rejectionOf, skipBecause,
+} from './helpers';
 
 const BLOCK = 4096;
 
@@ -49,5 +52,33 @@ describe('aio: reads submitted by the JS thread with RWF_NOWAIT', () => {
     expect(after.submitted - before.submitted).to.equal(2);
     expect(after.completed - before.completed).to.equal(2);
     await file.close();
+  });
+});
+
+describe('aio: a file Linux AIO refuses (procfs), written with RWF_* flags', () => {
+  let ring: Ring;
+  before(function () {
+    if (!availableEngines.includes('aio')) skipBecause(this, 'Linux AIO cannot start here');
+    ring = new Ring({ engine: 'aio', entries: 8 });
+  });
+  after(async () => {
+    await ring?.close();
+  });
+
+  it('a plain write goes by pwrite; with dsync, EINVAL says the flag cannot be carried by that fallback', async () => {
+    // A procfs file with .write but no write_iter; rewriting its own value changes nothing.
+    const path = '/proc/self/oom_score_adj';
+    const value = fs.readFileSync(path);
+    const file = await open(path, 'r+', { ring, direct: false });
+    try {
+      expect(await file.writeAt(value, 0)).to.equal(value.length);
+      const error = await rejectionOf(file.writeAt(value, 0, { dsync: true }));
+      expect(error).to.include({ code: 'EINVAL', errno: -22, syscall: 'write', path });
+      expect(error.message).to.match(/Linux AIO refuses this file .*procfs/);
+      expect(error.message).to.match(/RWF_DSYNC \(dsync\) cannot be carried by the pread\/pwrite fallback/);
+    } finally {
+      await file.close();
+    }
+    expect(fs.readFileSync(path)).to.deep.equal(value);
   });
 });

@@ -178,6 +178,21 @@ describe('odirect (the command)', function () {
       expect(run.stdout).to.match(/^O_DIRECT +no: EINVAL: the filesystem of '\/proc\/self\/status' does not support direct I\/O/m);
     });
 
+    it('a FIFO: not opened (which would wait for a writer), nothing offered, and why (exit 0)', () => {
+      const fifo = tempPath(DISK_DIR, 'probe-fifo');
+      spawnSync('mkfifo', [fifo]);
+      // SIGKILL after 30 s: a probe blocked in open(2) never runs the command's SIGTERM handler.
+      const run = spawnSync(process.execPath, [CLI, 'probe', fifo], { encoding: 'utf8', timeout: 30_000, killSignal: 'SIGKILL' });
+      expect(run.signal, 'odirect probe FIFO still running after 30 s').to.equal(null);
+      expect(run.status, `exit status; stderr: ${run.stderr}`).to.equal(0);
+      expect(run.stdout).to.match(new RegExp(`^path +${fifo} \\(other\\)$`, 'm'));
+      expect(run.stdout).to.match(/^O_DIRECT +no: not a regular file, block device or directory$/m);
+      expect(run.stdout).to.match(/^untorn +none: a FIFO, not a regular file, block device or directory$/m);
+      expect(run.stdout).to.match(/^uncached +no: a FIFO, not a regular file, block device or directory$/m);
+      const report = json(odirect('probe', '--json', fifo)).path;
+      expect(report).to.include({ kind: 'other', direct: false, atomicWrite: null, uncached: false });
+    });
+
     it('a path that does not exist: exit 1, one line', () => {
       expectOneLineError(odirect('probe', '/nonexistent/odirect'), 1, /ENOENT: no such file or directory/);
     });
