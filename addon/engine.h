@@ -106,7 +106,8 @@ class Engine {
 
   // Whether the JS thread may call SubmitInline(): true only where
   // SubmitInline() never blocks in the kernel for long. Every engine says
-  // yes today: io_uring and the threadpool only queue, and the aio engine's
+  // yes today: io_uring and the threadpool only queue (io_uring also does
+  // small reads of tmpfs files itself, which copy from memory), and the aio engine's
   // SubmitInline() takes reads alone, with RWF_NOWAIT, since io_submit(2)
   // can block on filesystem metadata.
   virtual bool CanSubmitInline() const = 0;

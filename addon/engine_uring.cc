@@ -7,9 +7,12 @@
 #ifdef ODIRECT_HAVE_LIBURING
 
 #include <errno.h>
+#include <linux/magic.h>
 #include <liburing.h>
 #include <sys/eventfd.h>
 #include <sys/resource.h>
+#include <sys/uio.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -149,6 +152,13 @@ class UringEngine final : public Engine {
     if (ret < 0) return ret;
     file_slots_[index] = true;
     next_file_slot_ = index + 1;
+    // tmpfs has no non-blocking direct I/O (RWF_NOWAIT on an O_DIRECT tmpfs
+    // file: EOPNOTSUPP), so io_uring hands every read of it to an io-wq
+    // worker, and the JS thread pays a cross-thread wake-up per read. Its
+    // small reads are done on the JS thread instead (SubmitInline).
+    if (sync_read_.size() < file_slots_.size()) sync_read_.resize(file_slots_.size(), false);
+    struct statfs fs;
+    sync_read_[index] = fstatfs(fd, &fs) == 0 && fs.f_type == TMPFS_MAGIC;
     return index;
   }
 
@@ -159,6 +169,7 @@ class UringEngine final : public Engine {
     int ret = io_uring_register_files_update(&ring_, static_cast<unsigned>(index), &cleared, 1);
     if (ret < 0) return ret;
     file_slots_[index] = false;
+    if (index < static_cast<int>(sync_read_.size())) sync_read_[index] = false;
     if (index < next_file_slot_) next_file_slot_ = index;
     return 0;
   }
@@ -179,6 +190,44 @@ class UringEngine final : public Engine {
     return taken;
   }
 
+  // The JS thread's submission: as Submit(), except that a plain read of at
+  // most kSyncReadMax bytes on a registered tmpfs file is done here, with
+  // preadv2(2), and its completion handed out by the next Reap(). The
+  // completion descriptor is signalled so that the ring's poll reaps it.
+  // Stops at the first op that finds the SQ full (the rest go to the
+  // submission thread). An inline read is complete when this returns, so a
+  // later Cancel() finds nothing in the kernel to cancel.
+  int SubmitInline(const Op* ops, int count, std::vector<Completion>*) override {
+    int taken = 0;
+    bool done_inline = false;
+    for (; taken < count; taken++) {
+      const Op& op = ops[taken];
+      if (op.code == kOpRead && op.len <= kSyncReadMax && op.file_index >= 0 &&
+          op.file_index < static_cast<int>(sync_read_.size()) && sync_read_[op.file_index]) {
+        iovec iov = {op.addr, op.len};
+        ssize_t ret;
+        do {
+          ret = preadv2(op.fd, &iov, 1, static_cast<off_t>(op.offset), op.rw_flags);
+        } while (ret < 0 && errno == EINTR);
+        sync_done_.push_back({op.id, ret < 0 ? -errno : static_cast<int32_t>(ret)});
+        done_inline = true;
+        continue;
+      }
+      io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
+      if (sqe == nullptr) break;
+      Prepare(sqe, op);
+    }
+    // As Submit(): what an earlier EAGAIN/EBUSY left in the SQ goes too.
+    if (io_uring_sq_ready(&ring_) > 0) {
+      int ret;
+      do {
+        ret = io_uring_submit(&ring_);
+      } while (ret == -EINTR);
+    }
+    if (done_inline) eventfd_write(completion_fd_, 1);
+    return taken;
+  }
+
   int Cancel(uint32_t id, uint32_t gen) override {
     io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
     if (sqe == nullptr) {
@@ -196,13 +245,20 @@ class UringEngine final : public Engine {
   }
 
   int Reap(Completion* out, int max, bool wait) override {
+    // Reads done inline first; never wait for the kernel while any are left.
+    int n = 0;
+    while (n < max && sync_head_ < sync_done_.size()) out[n++] = sync_done_[sync_head_++];
+    if (sync_head_ == sync_done_.size()) {
+      sync_done_.clear();
+      sync_head_ = 0;
+    }
+    if (n > 0) wait = false;
     if (wait) {
       // Teardown: what an earlier submit left in the SQ (EAGAIN, EBUSY) is
       // submitted too, or the wait for it would never end.
       int ret = io_uring_submit_and_wait(&ring_, 1);
       if (ret < 0 && ret != -EINTR && ret != -EAGAIN && ret != -ETIME) return ret;
     }
-    int n = 0;
     unsigned seen = 0;
     unsigned head;
     io_uring_cqe* cqe;
@@ -267,6 +323,9 @@ class UringEngine final : public Engine {
   }
 
   static constexpr int kBufferSlots = 64;
+  // The largest tmpfs read done on the JS thread: it bounds how long one
+  // read holds the thread; larger reads go to the ring as before.
+  static constexpr uint32_t kSyncReadMax = 64 * 1024;
   static constexpr unsigned kFileSlots = 1024;
 
   io_uring ring_;
@@ -274,6 +333,9 @@ class UringEngine final : public Engine {
   std::vector<bool> buffer_slots_;  // JS thread: which fixed-buffer slots hold a pool
   std::vector<bool> file_slots_;    // JS thread: which fixed-file slots hold a file
   int next_file_slot_ = 0;          // no free file slot below this one
+  std::vector<bool> sync_read_;     // JS thread: per file slot, whether its small reads are done inline
+  std::vector<Completion> sync_done_;  // JS thread: reads done inline, not yet reaped
+  size_t sync_head_ = 0;               // the first of sync_done_ not yet handed out
   unsigned features_ = 0;
   bool sqpoll_ = false;
   int completion_fd_ = -1;

@@ -1,0 +1,230 @@
+// Reads of a file on tmpfs (/dev/shm): on io_uring, a read of at most 64 KiB
+// on a registered tmpfs file is done on the JS thread with preadv2(2) rather
+// than handed to the kernel's io-wq workers. The oracle is strace, outside
+// the library: which system calls a child process made for its reads.
+import { expect } from 'chai';
+import fs = require('fs');
+import os = require('os');
+import path = require('path');
+import { open, allocAligned } from 'odirect';
+import {
+  availableEngines, cleanup, checkPattern, fillPattern, forEachEngine, noIoUringReason, rejectionOf, runTool,
+  skipBecause, SHM_DIR, tempPath,
+} from './helpers';
+import { ENTRY, describeChild, runNode } from './reliability-helpers';
+
+const BLOCK = 4096;
+const INLINE_MAX = 64 * 1024;
+const FILE_BLOCKS = 64;  // 256 KiB
+const CHILD_HANG_GUARD_MS = 120_000;
+
+async function patternFile(dir: string, label: string): Promise<string> {
+  const file = tempPath(dir, label);
+  fs.writeFileSync(file, fillPattern(Buffer.alloc(FILE_BLOCKS * BLOCK), 0, 41n));
+  return file;
+}
+
+forEachEngine('reads of a tmpfs file', ({ ring }) => {
+  let file: string;
+  before(async () => {
+    file = await patternFile(SHM_DIR, 'tmpfs-read');
+  });
+  after(cleanup);
+
+  it('give every block\'s bytes, at 4 KiB, 64 KiB and beyond 64 KiB, one at a time and 32 at once', async () => {
+    const handle = await open(file, 'r', { ring: ring() });
+    try {
+      for (const size of [BLOCK, INLINE_MAX, INLINE_MAX + BLOCK]) {
+        const last = FILE_BLOCKS * BLOCK - size;
+        for (let position = 0; position <= last; position += 7 * BLOCK) {
+          const buffer = allocAligned(size);
+          expect(await handle.readAt(buffer, position)).to.equal(size);
+          expect(checkPattern(buffer, position, 41n), `${size} bytes at ${position}`).to.equal(-1);
+        }
+      }
+      const buffers = Array.from({ length: 32 }, () => allocAligned(BLOCK));
+      const positions = buffers.map((_, i) => ((i * 13) % FILE_BLOCKS) * BLOCK);
+      const counts = await Promise.all(buffers.map((buffer, i) => handle.readAt(buffer, positions[i])));
+      expect(counts).to.deep.equal(buffers.map(() => BLOCK));
+      buffers.forEach((buffer, i) => expect(checkPattern(buffer, positions[i], 41n), `block at ${positions[i]}`).to.equal(-1));
+    } finally {
+      await handle.close();
+    }
+  });
+
+  it('at the end of the file: 0 bytes past it, the bytes up to it across it', async () => {
+    const handle = await open(file, 'r', { ring: ring() });
+    try {
+      const end = FILE_BLOCKS * BLOCK;
+      expect(await handle.readAt(allocAligned(BLOCK), end)).to.equal(0);
+      expect(await handle.readAt(allocAligned(BLOCK), end + 8 * BLOCK)).to.equal(0);
+      const across = allocAligned(4 * BLOCK);
+      expect(await handle.readAt(across, end - BLOCK)).to.equal(BLOCK);
+      expect(checkPattern(across, end - BLOCK, 41n, BLOCK)).to.equal(-1);
+    } finally {
+      await handle.close();
+    }
+  });
+
+  it('on a file opened for writing only fail with EBADF, as on the disk', async () => {
+    const handle = await open(file, 'r+', { ring: ring() });
+    await handle.close();
+    const writeOnly = await open(file, 'a', { ring: ring() });
+    try {
+      const error = await rejectionOf(writeOnly.readAt(allocAligned(BLOCK), 0));
+      expect(error).to.include({ code: 'EBADF', errno: -9, path: file });
+    } finally {
+      await writeOnly.close();
+    }
+  });
+
+  it('can be aborted while in flight: each settles once, with its bytes or an AbortError', async () => {
+    const handle = await open(file, 'r', { ring: ring() });
+    try {
+      const controller = new AbortController();
+      const buffers = Array.from({ length: 16 }, () => allocAligned(BLOCK));
+      const settled = buffers.map((buffer, i) => handle.readAt(buffer, i * BLOCK, { signal: controller.signal })
+        .then((n) => ({ n, ok: checkPattern(buffer, i * BLOCK, 41n) === -1, error: undefined as string | undefined }),
+          (error: Error) => ({ n: -1, ok: false, error: error.name })));
+      controller.abort();
+      for (const outcome of await Promise.all(settled)) {
+        if (outcome.error === undefined) expect(outcome).to.include({ n: BLOCK, ok: true });
+        else expect(outcome.error).to.equal('AbortError');
+      }
+      // The ring goes on reading after the aborts.
+      const buffer = allocAligned(BLOCK);
+      expect(await handle.readAt(buffer, 3 * BLOCK)).to.equal(BLOCK);
+      expect(checkPattern(buffer, 3 * BLOCK, 41n)).to.equal(-1);
+    } finally {
+      await handle.close();
+    }
+  });
+});
+
+/**
+ * A child that reads `count` blocks of `size` bytes one at a time from
+ * `file` on an io_uring ring, checks each block's bytes, reads at the end
+ * of the file (0 bytes), and prints "ok"; run under strace -c, which writes
+ * its counts of preadv2 and io_uring_enter to `summary`.
+ */
+async function readsUnderStrace(file: string, size: number, count: number): Promise<{ preadv2: number; enter: number }> {
+  const summary = path.join(os.tmpdir(), `odirect-test-${process.pid}-${Date.now()}-strace`);
+  const script = `
+    const od = require(${JSON.stringify(ENTRY)});
+    (async () => {
+      const ring = new od.Ring({ engine: 'io_uring', entries: 64 });
+      const file = await od.open(${JSON.stringify(file)}, 'r', { ring });
+      const blocks = Math.floor(${FILE_BLOCKS * BLOCK} / ${size});
+      for (let i = 0; i < ${count}; i++) {
+        const position = (i % blocks) * ${size};
+        const buffer = od.allocAligned(${size});
+        const n = await file.readAt(buffer, position);
+        for (let at = 0; at < n; at += 8) {
+          if (buffer.readBigUInt64LE(at) !== BigInt(position + at) + 41n) throw new Error('bad bytes at ' + (position + at));
+        }
+        if (n !== ${size}) throw new Error('read ' + n + ' bytes at ' + position);
+      }
+      const past = await file.readAt(od.allocAligned(${size}), ${FILE_BLOCKS * BLOCK});
+      if (past !== 0) throw new Error('read ' + past + ' bytes past the end');
+      await file.close();
+      await ring.close();
+      console.log('ok');
+    })().catch((error) => { console.error(error); process.exit(70); });
+  `;
+  // libuv's own io_uring (fs operations) stays off, so that every
+  // io_uring_enter in the child is the library's.
+  const env = { ...process.env, UV_USE_IO_URING: '0' };
+  const outcome = await runNode(`
+    const { spawnSync } = require('child_process');
+    const result = spawnSync('strace', ['-f', '-c', '-o', ${JSON.stringify(summary)}, '-e', 'trace=preadv2,io_uring_enter',
+      process.execPath, '-e', ${JSON.stringify(script)}], { stdio: 'inherit' });
+    process.exit(result.status ?? 1);
+  `, { env, timeoutMs: CHILD_HANG_GUARD_MS });
+  try {
+    expect(outcome.status, describeChild(outcome)).to.equal(0);
+    expect(outcome.stdout.trim(), describeChild(outcome)).to.equal('ok');
+    const text = fs.readFileSync(summary, 'utf8');
+    const calls = (name: string): number => {
+      const line = text.split('\n').find((row) => row.trim().split(/\s+/).pop() === name);
+      if (line === undefined) return 0;
+      // % time, seconds, usecs/call, calls, [errors,] syscall
+      return Number(line.trim().split(/\s+/)[3]);
+    };
+    return { preadv2: calls('preadv2'), enter: calls('io_uring_enter') };
+  } finally {
+    fs.rmSync(summary, { force: true });
+  }
+}
+
+describe('io_uring: which system call reads a block (strace)', function () {
+  const COUNT = 200;
+  let shmFile: string;
+  let diskFile: string;
+  before(async function () {
+    if (!availableEngines.includes('io_uring')) skipBecause(this, noIoUringReason());
+    if (!runTool('strace', ['-V']).ok) skipBecause(this, 'needs strace (Debian: strace)');
+    shmFile = await patternFile(SHM_DIR, 'strace-shm');
+    diskFile = await patternFile(os.tmpdir(), 'strace-disk');
+  });
+  after(cleanup);
+
+  it('a tmpfs file: reads of at most 64 KiB by preadv2 on the JS thread, not io_uring_enter', async () => {
+    for (const size of [BLOCK, INLINE_MAX]) {
+      const counts = await readsUnderStrace(shmFile, size, COUNT);
+      expect(counts.preadv2, `${size}-byte reads: ${JSON.stringify(counts)}`).to.be.at.least(COUNT + 1);
+      expect(counts.enter, `${size}-byte reads: ${JSON.stringify(counts)}`).to.be.below(COUNT / 4);
+    }
+  });
+
+  it('a tmpfs file: reads larger than 64 KiB go to the ring', async () => {
+    const counts = await readsUnderStrace(shmFile, INLINE_MAX + BLOCK, COUNT);
+    expect(counts.enter, JSON.stringify(counts)).to.be.at.least(COUNT);
+    expect(counts.preadv2, JSON.stringify(counts)).to.be.below(COUNT / 4);
+  });
+
+  it('an ext4 file (os.tmpdir()): 4 KiB reads go to the ring', async function () {
+    const type = runTool('stat', ['-f', '-c', '%T', os.tmpdir()]);
+    if (!type.ok || type.stdout === 'tmpfs') skipBecause(this, `os.tmpdir() is not on a disk filesystem here (${type.stdout || type.why})`);
+    const counts = await readsUnderStrace(diskFile, BLOCK, COUNT);
+    expect(counts.enter, JSON.stringify(counts)).to.be.at.least(COUNT);
+    expect(counts.preadv2, JSON.stringify(counts)).to.be.below(COUNT / 4);
+  });
+});
+
+describe('io_uring: tmpfs reads in flight when a worker or the process ends', () => {
+  let file: string;
+  before(async function () {
+    if (!availableEngines.includes('io_uring')) skipBecause(this, noIoUringReason());
+    file = await patternFile(SHM_DIR, 'tmpfs-exit');
+  });
+  after(cleanup);
+
+  it('a worker terminated and a process exiting with 64 reads outstanding end without a hang or a crash', async () => {
+    const reader = `
+      const od = require(${JSON.stringify(ENTRY)});
+      async function readForever(onCount) {
+        const ring = new od.Ring({ engine: 'io_uring', entries: 64 });
+        const file = await od.open(${JSON.stringify(file)}, 'r', { ring });
+        let count = 0;
+        const read = (i) => file.readAt(od.allocAligned(${BLOCK}), (i % ${FILE_BLOCKS}) * ${BLOCK}).then((n) => {
+          if (n !== ${BLOCK}) throw new Error('read ' + n);
+          onCount(++count);
+          read(i + 64);
+        });
+        for (let i = 0; i < 64; i++) read(i);
+      }
+    `;
+    const outcome = await runNode(`
+      const { Worker } = require('worker_threads');
+      ${reader}
+      const worker = new Worker(${JSON.stringify(reader)} + "readForever((n) => { if (n === 2000) require('worker_threads').parentPort.postMessage('busy'); });", { eval: true });
+      worker.once('message', async () => {
+        await worker.terminate();
+        console.log('worker ended');
+        readForever((n) => { if (n === 2000) { console.log('exiting'); process.exit(0); } });
+      });
+    `, { timeoutMs: CHILD_HANG_GUARD_MS });
+    expect(outcome.status, describeChild(outcome)).to.equal(0);
+    expect(outcome.stdout, describeChild(outcome)).to.equal('worker ended\nexiting\n');
+  });
+});
