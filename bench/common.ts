@@ -16,6 +16,7 @@ export {
   prepareFile, checkFile,
 } from '../lib/cli/workload';
 export { fioVersion, FioResult, fioRuntime, runFio } from '../lib/cli/fio';
+export { runToEnd } from '../lib/cli/child';
 export { BlockDevice, filesystemOf, blockDeviceOf } from '../lib/cli/machine';
 export { median } from '../lib/cli/stats';
 export { table, fmtIops, fmtRatio } from '../lib/cli/format';

@@ -16,14 +16,14 @@
 import fs = require('fs');
 import os = require('os');
 import path = require('path');
-import { execFileSync, spawn } from 'child_process';
+import { execFileSync } from 'child_process';
 import { monitorEventLoopDelay } from 'perf_hooks';
 import { parseArgs } from 'util';
 import { isMainThread, parentPort, Worker as Thread, workerData } from 'worker_threads';
 import { allocAligned, BufferPool, defaultRing, DirectFile, open, Ring, RingOptions, RingStats } from '../lib/index';
 import {
   describeMachine, fioRuntime, fioVersion, fmtIops, fmtRatio, holdsPattern, listOf, Machine, parsePositive, parseSize, prepareFile,
-  randomOffsets, RoundRatio, runFio, summarize, Summary, table, workerSeed,
+  randomOffsets, RoundRatio, runFio, runToEnd, summarize, Summary, table, workerSeed,
 } from './common';
 
 const HELP = `Usage: node build/bench/randread.js [options]
@@ -481,19 +481,8 @@ function buildFloor(): { binary: string } | { error: string } {
 
 interface FloorTurn { ops: number; seconds: number; userUs: number; systemUs: number }
 
-function runFloor(binary: string, args: string[]): Promise<FloorTurn> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (data: string) => { stdout += data; });
-    child.stderr.setEncoding('utf8').on('data', (data: string) => { stderr += data; });
-    child.on('error', reject);
-    child.on('close', (status) => {
-      if (status !== 0) reject(new Error(`${binary} ${args.join(' ')} exited with ${status}: ${stderr.trim()}`));
-      else resolve(JSON.parse(stdout) as FloorTurn);
-    });
-  });
+async function runFloor(binary: string, args: string[]): Promise<FloorTurn> {
+  return JSON.parse((await runToEnd(binary, args)).stdout) as FloorTurn;
 }
 
 /**
