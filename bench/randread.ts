@@ -23,7 +23,7 @@ import { isMainThread, parentPort, Worker as Thread, workerData } from 'worker_t
 import { allocAligned, BufferPool, defaultRing, DirectFile, open, Ring, RingOptions, RingStats } from '../lib/index';
 import {
   describeMachine, fioRuntime, fioVersion, fmtIops, fmtRatio, holdsPattern, listOf, Machine, parsePositive, parseSize, prepareFile,
-  randomOffsets, RoundRatio, runFio, runToEnd, summarize, Summary, table, workerSeed,
+  log, randomOffsets, RoundRatio, runFio, runToEnd, summarize, Summary, table, TurnSample, workerSeed,
 } from './common';
 
 const HELP = `Usage: node build/bench/randread.js [options]
@@ -176,27 +176,16 @@ function parseOptions(argv: string[]): Options {
   return options;
 }
 
-const log = (line: string): void => { process.stderr.write(`${line}\n`); };
-
 // ------------------------------------------------------------- contenders
 
-/** What one contender did in one round. */
-interface Sample {
-  contender: string;
-  round: number;
-  ops: number;
-  seconds: number;
-  iops: number;
-  /** CPU time (all threads of the process, or fio's job) per op, µs. */
-  cpuUsPerOp: number;
-  /** The same, split: user and system (JS contenders and the floor; fio: its job thread's). */
-  userUsPerOp?: number;
-  systemUsPerOp?: number;
-  /** JS contenders in the main thread: p99 of the event loop's delay over the turn, ms (monitorEventLoopDelay). */
-  eventLoopDelayP99Ms?: number;
-  /** odirect only: ops per completion batch handed to JS, and per wake-up of the ring's thread. */
-  opsPerBatch?: number;
-  opsPerWakeup?: number;
+/**
+ * What one contender did in one round. CPU time is all threads of the
+ * process's, or fio's job's; user and system apart for the JS contenders and
+ * the floor; the event loop's delay (monitorEventLoopDelay) for JS
+ * contenders in the main thread.
+ */
+interface Sample extends TurnSample {
+  /** odirect only: the share of ops submitted by the JS thread itself. */
   inlineShare?: number;
 }
 
