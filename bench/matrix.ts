@@ -391,10 +391,11 @@ async function fsContender(job: Job): Promise<Contender> {
 /**
  * fio, --direct=1, on the same file. fio's own CPU figure is its job thread's
  * alone: it leaves out io_uring's io-wq workers, which do the copying on
- * tmpfs (there fio io_uring reports 1.0 s of CPU for a 2 s turn whose
- * processes used 2.5 s). So the CPU per op is taken from the rusage of fio's
- * whole process tree, less its start-up and exit (about 0.15 s, measured once
- * per workload by a run of the same command that does one op).
+ * tmpfs (on 2026-11-22, kernel build v595, fio io_uring reported 1.0 s of
+ * CPU there for a 2 s turn whose processes used 2.5 s). So the CPU per op is
+ * taken from the rusage of fio's whole process tree, less its start-up and
+ * exit (0.15 s that day), measured once per workload by a run of the same
+ * command that does one op.
  */
 function fioContender(job: Job, engine: string, seconds: number): Contender {
   const label = `fio ${engine}`;
