@@ -16,9 +16,15 @@ export {
   prepareFile, checkFile,
 } from '../lib/cli/workload';
 export { fioVersion, FioResult, fioRuntime, runFio } from '../lib/cli/fio';
+export { runToEnd } from '../lib/cli/child';
 export { BlockDevice, filesystemOf, blockDeviceOf } from '../lib/cli/machine';
 export { median } from '../lib/cli/stats';
 export { table, fmtIops, fmtRatio } from '../lib/cli/format';
+
+/** Progress, to stderr: stdout is the report's. */
+export function log(line: string): void {
+  process.stderr.write(`${line}\n`);
+}
 
 // ----------------------------------------------------------------- machine
 
@@ -87,6 +93,12 @@ export interface RoundSample {
   /** odirect only: ops per completion batch handed to JS, and per wake-up of the ring's thread. */
   opsPerBatch?: number;
   opsPerWakeup?: number;
+}
+
+/** One contender's turn in one round, as a report records it: its ops over its seconds. */
+export interface TurnSample extends RoundSample {
+  ops: number;
+  seconds: number;
 }
 
 export interface RoundRatio {

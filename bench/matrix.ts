@@ -22,7 +22,7 @@ import { allocAligned, defaultRing, DirectFile, open, Ring, RingStats } from '..
 import {
   BlockDevice, blockDeviceOf, checkFile, CONSTANT_PATTERN, CONSTANT_PATTERN_HEX, describeMachine, filesystemOf,
   FilePattern, fioRuntime, fioVersion, fmtIops, fmtRatio, listOf, Machine, markdownTable, OFFSET_PATTERN, parsePositive, parseSize,
-  prepareFile, randomOffsets, RoundRatio, runFio, sequentialOffsets, summarize, Summary, table, workerSeed,
+  log, prepareFile, randomOffsets, RoundRatio, runFio, sequentialOffsets, summarize, Summary, table, TurnSample, workerSeed,
 } from './common';
 
 // --------------------------------------------------------------- workloads
@@ -215,27 +215,17 @@ function selected(options: Options): Workload[] {
     options.only.some((name) => name === w.name || w.name.startsWith(`${name}-`)));
 }
 
-const log = (line: string): void => { process.stderr.write(`${line}\n`); };
-
 // -------------------------------------------------------------- contenders
 
-/** What one contender did in one round of one workload. */
-interface Sample {
-  contender: string;
-  round: number;
-  ops: number;
-  seconds: number;
-  iops: number;
-  /**
-   * CPU time per op, µs: for JS contenders, the whole process's (JS thread, ring
-   * thread, libuv pool, io_uring's io-wq workers); for fio, its whole process
-   * tree's less its start-up (see FioContender).
-   */
-  cpuUsPerOp: number;
+/**
+ * What one contender did in one round of one workload. Its CPU time per op is,
+ * for JS contenders, the whole process's (JS thread, ring thread, libuv pool,
+ * io_uring's io-wq workers); for fio, its whole process tree's less its
+ * start-up (see FioContender).
+ */
+interface Sample extends TurnSample {
   /** fio only: the CPU time per op fio reports itself (its job thread only). */
   fioJobCpuUsPerOp?: number;
-  opsPerBatch?: number;
-  opsPerWakeup?: number;
 }
 
 /** One workload in one place: the file, its buffers, and the seeds. */
@@ -401,10 +391,11 @@ async function fsContender(job: Job): Promise<Contender> {
 /**
  * fio, --direct=1, on the same file. fio's own CPU figure is its job thread's
  * alone: it leaves out io_uring's io-wq workers, which do the copying on
- * tmpfs (there fio io_uring reports 1.0 s of CPU for a 2 s turn whose
- * processes used 2.5 s). So the CPU per op is taken from the rusage of fio's
- * whole process tree, less its start-up and exit (about 0.15 s, measured once
- * per workload by a run of the same command that does one op).
+ * tmpfs (on 2026-11-22, kernel build v595, fio io_uring reported 1.0 s of
+ * CPU there for a 2 s turn whose processes used 2.5 s). So the CPU per op is
+ * taken from the rusage of fio's whole process tree, less its start-up and
+ * exit (0.15 s that day), measured once per workload by a run of the same
+ * command that does one op.
  */
 function fioContender(job: Job, engine: string, seconds: number): Contender {
   const label = `fio ${engine}`;

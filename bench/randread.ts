@@ -16,14 +16,14 @@
 import fs = require('fs');
 import os = require('os');
 import path = require('path');
-import { execFileSync, spawn } from 'child_process';
+import { execFileSync } from 'child_process';
 import { monitorEventLoopDelay } from 'perf_hooks';
 import { parseArgs } from 'util';
 import { isMainThread, parentPort, Worker as Thread, workerData } from 'worker_threads';
 import { allocAligned, BufferPool, defaultRing, DirectFile, open, Ring, RingOptions, RingStats } from '../lib/index';
 import {
   describeMachine, fioRuntime, fioVersion, fmtIops, fmtRatio, holdsPattern, listOf, Machine, parsePositive, parseSize, prepareFile,
-  randomOffsets, RoundRatio, runFio, summarize, Summary, table, workerSeed,
+  log, randomOffsets, RoundRatio, runFio, runToEnd, summarize, Summary, table, TurnSample, workerSeed,
 } from './common';
 
 const HELP = `Usage: node build/bench/randread.js [options]
@@ -176,27 +176,16 @@ function parseOptions(argv: string[]): Options {
   return options;
 }
 
-const log = (line: string): void => { process.stderr.write(`${line}\n`); };
-
 // ------------------------------------------------------------- contenders
 
-/** What one contender did in one round. */
-interface Sample {
-  contender: string;
-  round: number;
-  ops: number;
-  seconds: number;
-  iops: number;
-  /** CPU time (all threads of the process, or fio's job) per op, µs. */
-  cpuUsPerOp: number;
-  /** The same, split: user and system (JS contenders and the floor; fio: its job thread's). */
-  userUsPerOp?: number;
-  systemUsPerOp?: number;
-  /** JS contenders in the main thread: p99 of the event loop's delay over the turn, ms (monitorEventLoopDelay). */
-  eventLoopDelayP99Ms?: number;
-  /** odirect only: ops per completion batch handed to JS, and per wake-up of the ring's thread. */
-  opsPerBatch?: number;
-  opsPerWakeup?: number;
+/**
+ * What one contender did in one round. CPU time is all threads of the
+ * process's, or fio's job's; user and system apart for the JS contenders and
+ * the floor; the event loop's delay (monitorEventLoopDelay) for JS
+ * contenders in the main thread.
+ */
+interface Sample extends TurnSample {
+  /** odirect only: the share of ops submitted by the JS thread itself. */
   inlineShare?: number;
 }
 
@@ -481,19 +470,8 @@ function buildFloor(): { binary: string } | { error: string } {
 
 interface FloorTurn { ops: number; seconds: number; userUs: number; systemUs: number }
 
-function runFloor(binary: string, args: string[]): Promise<FloorTurn> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (data: string) => { stdout += data; });
-    child.stderr.setEncoding('utf8').on('data', (data: string) => { stderr += data; });
-    child.on('error', reject);
-    child.on('close', (status) => {
-      if (status !== 0) reject(new Error(`${binary} ${args.join(' ')} exited with ${status}: ${stderr.trim()}`));
-      else resolve(JSON.parse(stdout) as FloorTurn);
-    });
-  });
+async function runFloor(binary: string, args: string[]): Promise<FloorTurn> {
+  return JSON.parse((await runToEnd(binary, args)).stdout) as FloorTurn;
 }
 
 /**

@@ -20,9 +20,10 @@ export interface RingOptions {
   /**
    * Submit from the JS thread itself while at most this many ops would be in
    * the kernel; beyond that, the ring's submission thread submits. Default:
-   * every op (measured fastest). The aio engine submits only reads from the
-   * JS thread, with RWF_NOWAIT; the rest, and reads that would block, go to
-   * the submission thread, since io_submit(2) can block.
+   * every op, the fastest measured (docs/benchmarks.md, decision log). The
+   * aio engine submits only reads from the JS thread, with RWF_NOWAIT; the
+   * rest, and reads that would block, go to the submission thread, since
+   * io_submit(2) can block.
    */
   inlineMax?: number;
   /** threadpool engine: worker threads. Default 4. */

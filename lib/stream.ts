@@ -56,16 +56,21 @@ function checkOptions(options: unknown): Record<string, unknown> {
   return options as Record<string, unknown>;
 }
 
-/** The options both streams share: bytes per op, ops in flight, and the signal that aborts them. */
-function checkShared(options: Record<string, unknown>): {
-  highWaterMark: number; queueDepth: number; signal: AbortSignal | undefined;
-} {
-  return {
-    highWaterMark: checkInteger(options.highWaterMark ?? DEFAULT_STREAM_HIGH_WATER_MARK, 'options.highWaterMark', 1,
-      MAX_HIGH_WATER_MARK),
-    queueDepth: checkInteger(options.queueDepth ?? DEFAULT_STREAM_QUEUE_DEPTH, 'options.queueDepth', 1, MAX_QUEUE_DEPTH),
-    signal: checkSignal(options.signal),
-  };
+/** How a stream issues its ops: bytes in each, how many in flight, and what each is given (the stream's signal). */
+interface StreamOps {
+  highWaterMark: number;
+  queueDepth: number;
+  io: { signal?: AbortSignal };
+}
+
+/** What both streams check first, in this order: their ops, then the file (its path or DirectFile, and the ring). */
+function checkShared(target: unknown, options: Record<string, unknown>): { ops: StreamOps; file: StreamFile } {
+  const highWaterMark = checkInteger(options.highWaterMark ?? DEFAULT_STREAM_HIGH_WATER_MARK, 'options.highWaterMark', 1,
+    MAX_HIGH_WATER_MARK);
+  const queueDepth = checkInteger(options.queueDepth ?? DEFAULT_STREAM_QUEUE_DEPTH, 'options.queueDepth', 1, MAX_QUEUE_DEPTH);
+  const signal = checkSignal(options.signal);
+  const io = signal === undefined ? {} : { signal };
+  return { ops: { highWaterMark, queueDepth, io }, file: new StreamFile(target, options.ring) };
 }
 
 /**
@@ -155,9 +160,7 @@ export class DirectReadStream extends Readable {
   readonly #start: number;
   /** One past the last byte to emit; Infinity: to the end of the file. */
   readonly #end: number;
-  readonly #highWaterMark: number;
-  readonly #queueDepth: number;
-  readonly #io: { signal?: AbortSignal };  // what each read is given
+  readonly #ops: StreamOps;
   #chunkSize = 0;
   #next = 0;          // the aligned position of the next read
   #readEnd = 0;       // the aligned end of the last read; Infinity: to the end of the file
@@ -170,23 +173,20 @@ export class DirectReadStream extends Readable {
   constructor(target: PathLike | DirectFile, options?: ReadStreamOptions) {
     // Everything is checked before super(): Readable schedules _construct as soon as it exists.
     const opts = checkOptions(options);
-    const { highWaterMark, queueDepth, signal } = checkShared(opts);
-    const file = new StreamFile(target, opts.ring);
+    const { ops, file } = checkShared(target, opts);
     const start = checkInteger(opts.start ?? 0, 'options.start', 0, Number.MAX_SAFE_INTEGER);
     let end = Infinity;
     if (opts.end !== undefined && opts.end !== Infinity) {
       end = checkInteger(opts.end, 'options.end', 0, Number.MAX_SAFE_INTEGER - 1) + 1;
       if (start >= end) throw outOfRange('options.start', `<= "end" (here: ${end - 1})`, start);
     }
-    super({ highWaterMark });
+    super({ highWaterMark: ops.highWaterMark });
     this.#target = file;
     this.#start = start;
     this.#end = end;
-    this.#highWaterMark = highWaterMark;
-    this.#queueDepth = queueDepth;
-    this.#io = signal === undefined ? {} : { signal };
+    this.#ops = ops;
     // Only now that the fields exist: an aborted signal destroys the stream at once, and _destroy uses them.
-    if (signal !== undefined) addAbortSignal(signal, this);
+    if (ops.io.signal !== undefined) addAbortSignal(ops.io.signal, this);
   }
 
   /** The path given, or the DirectFile's path. */
@@ -198,7 +198,7 @@ export class DirectReadStream extends Readable {
   override _construct(callback: (error?: Error | null) => void): void {
     this.#target.construct(this, 'r', undefined, (file) => {
       const { offset } = file.alignment;
-      this.#chunkSize = roundUp(this.#highWaterMark, offset);
+      this.#chunkSize = roundUp(this.#ops.highWaterMark, offset);
       this.#next = this.#start - (this.#start % offset);
       this.#readEnd = this.#end === Infinity ? Infinity : roundUp(this.#end, offset);
     }, callback);
@@ -232,7 +232,7 @@ export class DirectReadStream extends Readable {
     }
     // A 'data' listener may have destroyed the stream: no read may start after _destroy has waited.
     if (this.destroyed) return;
-    while (!this.#atEnd && this.#reads.length < this.#queueDepth) {
+    while (!this.#atEnd && this.#reads.length < this.#ops.queueDepth) {
       if (this.#next >= this.#readEnd) {
         this.#atEnd = true;
         break;
@@ -263,7 +263,7 @@ export class DirectReadStream extends Readable {
     };
     this.#next += length;
     this.#reads.push(read);
-    const settled = file.readAt(read.buffer, read.position, { ...this.#io, length }).then(
+    const settled = file.readAt(read.buffer, read.position, { ...this.#ops.io, length }).then(
       (bytes) => { read.bytes = bytes; },
       (error: unknown) => { read.error = error; },
     ).then(() => {
@@ -293,9 +293,7 @@ export class DirectWriteStream extends Writable {
   readonly #target: StreamFile;
   readonly #flags: number;
   readonly #mode: number | undefined;
-  readonly #highWaterMark: number;
-  readonly #queueDepth: number;
-  readonly #io: { signal?: AbortSignal };  // what each write is given
+  readonly #ops: StreamOps;
   readonly #flush: boolean;
   #block: Buffer = Buffer.alloc(0);   // the block being filled
   #filled = 0;                        // bytes of data in #block
@@ -307,8 +305,7 @@ export class DirectWriteStream extends Writable {
   constructor(target: PathLike | DirectFile, options?: WriteStreamOptions) {
     // Everything is checked before super(): Writable schedules _construct as soon as it exists.
     const opts = checkOptions(options);
-    const { highWaterMark, queueDepth, signal } = checkShared(opts);
-    const file = new StreamFile(target, opts.ring);
+    const { ops, file } = checkShared(target, opts);
     const flags = parseFlags(opts.flags ?? 'w');
     // With O_APPEND the kernel places each block at the end of the file, in
     // the order the writes in flight complete, whatever position they name.
@@ -321,16 +318,14 @@ export class DirectWriteStream extends Writable {
     if (opts.flush !== undefined && typeof opts.flush !== 'boolean') {
       throw invalidArgValue('options.flush', 'must be a boolean', opts.flush);
     }
-    super({ highWaterMark });
+    super({ highWaterMark: ops.highWaterMark });
     this.#target = file;
     this.#flags = flags;
     this.#mode = mode;
     this.#flush = opts.flush === true;
-    this.#highWaterMark = highWaterMark;
-    this.#queueDepth = queueDepth;
-    this.#io = signal === undefined ? {} : { signal };
+    this.#ops = ops;
     // Only now that the fields exist: an aborted signal destroys the stream at once, and _destroy uses them.
-    if (signal !== undefined) addAbortSignal(signal, this);
+    if (ops.io.signal !== undefined) addAbortSignal(ops.io.signal, this);
   }
 
   /** The path given, or the DirectFile's path. */
@@ -347,7 +342,7 @@ export class DirectWriteStream extends Writable {
 
   #allocBlock(): Buffer {
     const { memory, offset } = this.#target.file!.alignment;
-    return allocAligned(roundUp(this.#highWaterMark, offset), Math.max(memory, PAGE));
+    return allocAligned(roundUp(this.#ops.highWaterMark, offset), Math.max(memory, PAGE));
   }
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
@@ -363,7 +358,7 @@ export class DirectWriteStream extends Writable {
       offset += copied;
       if (this.#filled === this.#block.length) {
         // Blocks go out at once while there is room: the kernel gets queueDepth of them together.
-        if (this.#inFlight.size >= this.#queueDepth) await this.#room();
+        if (this.#inFlight.size >= this.#ops.queueDepth) await this.#room();
         this.#writeBlock(this.#block.length);
       }
     }
@@ -371,7 +366,7 @@ export class DirectWriteStream extends Writable {
 
   /** Resolves once fewer than queueDepth writes are in flight. */
   async #room(): Promise<void> {
-    while (this.#inFlight.size >= this.#queueDepth) await Promise.race(this.#inFlight);
+    while (this.#inFlight.size >= this.#ops.queueDepth) await Promise.race(this.#inFlight);
   }
 
   /**
@@ -409,7 +404,7 @@ export class DirectWriteStream extends Writable {
   async #writeFully(block: Buffer, position: number, length: number): Promise<void> {
     let done = 0;
     while (done < length) {
-      const written = await this.#target.file!.writeAt(block.subarray(done, length), position + done, this.#io);
+      const written = await this.#target.file!.writeAt(block.subarray(done, length), position + done, this.#ops.io);
       if (written === 0) {
         throw errnoError(5, 'write', `write of ${length - done} bytes at offset ${position + done} of ` +
           `'${this.#target.file!.path}' wrote nothing`, this.#target.file!.path);

@@ -1,6 +1,7 @@
 // fio, run as a child process with JSON output: the reference that odirect's
 // figures are compared with, in `odirect bench --compare` and in bench/.
-import { spawn, spawnSync } from 'child_process';
+import { spawnSync } from 'child_process';
+import { runToEnd } from './child';
 
 /** fio's version ("fio-3.33"), or null when fio is not on PATH. */
 export function fioVersion(): string | null {
@@ -42,7 +43,8 @@ export interface FioResult {
    * job process and every thread of it), from the rusage of the children of
    * the shell that ran it. Unlike cpuUsPerOp, this includes the kernel's
    * io_uring workers (io-wq threads belong to the job process; fio's own
-   * figure is its job thread's) and fio's start-up (about 0.15 s here).
+   * figure is its job thread's) and fio's start-up (0.15 s on this machine
+   * on 2026-11-22, kernel build v595).
    */
   processCpuSeconds: number | null;
   args: string[];
@@ -65,31 +67,18 @@ function childrenCpuSeconds(stderr: string): number | null {
 }
 
 /** Runs fio with `args` plus JSON output; resolves to its first job and the CPU time of its processes. */
-export function runFioJob(args: string[]): Promise<{ job: FioJob; processCpuSeconds: number | null; args: string[] }> {
+export async function runFioJob(args: string[]): Promise<{ job: FioJob; processCpuSeconds: number | null; args: string[] }> {
   const fullArgs = [...args, '--output-format=json'];
-  return new Promise((resolve, reject) => {
-    // Through bash, whose `times` (to stderr, last) gives the CPU time of the fio processes it waited for.
-    const child = spawn('bash', ['-c', 'fio "$@"; status=$?; times >&2; exit $status', 'fio', ...fullArgs],
-      { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (data: string) => { stdout += data; });
-    child.stderr.setEncoding('utf8').on('data', (data: string) => { stderr += data; });
-    child.on('error', reject);
-    child.on('close', (status) => {
-      if (status !== 0) {
-        reject(new Error(`fio ${fullArgs.join(' ')} exited with ${status}: ${stderr.trim()}`));
-        return;
-      }
-      try {
-        // fio can print notes before the JSON document.
-        const report = JSON.parse(stdout.slice(stdout.indexOf('{')));
-        resolve({ job: report.jobs[0] as FioJob, processCpuSeconds: childrenCpuSeconds(stderr), args: fullArgs });
-      } catch (error) {
-        reject(new Error(`cannot read fio's JSON output: ${(error as Error).message}\n${stdout.slice(0, 500)}`));
-      }
-    });
-  });
+  // Through bash, whose `times` (to stderr, last) gives the CPU time of the fio processes it waited for.
+  const { stdout, stderr } = await runToEnd('bash', ['-c', 'fio "$@"; status=$?; times >&2; exit $status', 'fio', ...fullArgs],
+    `fio ${fullArgs.join(' ')}`);
+  try {
+    // fio can print notes before the JSON document.
+    const report = JSON.parse(stdout.slice(stdout.indexOf('{')));
+    return { job: report.jobs[0] as FioJob, processCpuSeconds: childrenCpuSeconds(stderr), args: fullArgs };
+  } catch (error) {
+    throw new Error(`cannot read fio's JSON output: ${(error as Error).message}\n${stdout.slice(0, 500)}`);
+  }
 }
 
 /**
