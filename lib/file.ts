@@ -1,7 +1,8 @@
 // Files opened for direct I/O, and I/O on descriptors the caller opened.
 import fs = require('fs');
 import { fileURLToPath } from 'url';
-import { binding, NativeAtomicWrite, OP_FALLOCATE, OP_READ, OP_READV, OP_WRITE, OP_WRITEV } from './native';
+import { binding, NativeAtomicWrite, OP_FALLOCATE, OP_READ, OP_READV, OP_WRITE, OP_WRITEV, SYSCALLS } from './native';
+import { ringClosedError } from './op-errors';
 import { FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, FALLOC_FL_ZERO_RANGE, RWF_ATOMIC, RWF_DONTCACHE, RWF_DSYNC } from './kernel';
 import { AtomicWriteInfo, atomicWriteInfo, AtomicWriteLimits, brokenAtomicWriteRule, noAtomicWriteError } from './atomic';
 import { alignmentError, ErrnoError, errnoError, invalidArgType, invalidArgValue } from './errors';
@@ -220,10 +221,13 @@ export class DirectFile {
       path,
       opStarted: () => this.opStarted(),
       opSettled: () => this.opSettled(),
+      holdPlace: () => this.ring.holdPlace(),
+      releasePlace: () => this.ring.releasePlace(),
       submitSync: (code) => this.ring.submit({
         code, target: this, fd: this.#fd, buffer: null, position: 0, length: 0, memoryAlignment: 1, rwFlags: 0,
         signal: undefined,
-      }),
+      }, true),
+      ringClosed: (code) => ringClosedError(SYSCALLS[code], path),
       syncRequested: () => this.ring.syncRequested(),
     });
   }

@@ -18,6 +18,11 @@ export function misalignedMemoryError(op: Op): ErrnoError {
     'allocate buffers with allocAligned()', target.path);
 }
 
+/** The EBADF of an op on a ring that is closed (or closing). */
+export function ringClosedError(syscall: string, path: string | undefined): ErrnoError {
+  return errnoError(9, syscall, 'the ring this file uses is closed', path);
+}
+
 /**
  * The refusal of an op by a ring made before the process changed its user
  * or groups, on an engine (`engine`) that would run it with the old rights.

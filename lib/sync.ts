@@ -23,8 +23,17 @@ export interface SyncTarget {
   /** Counts a sync as in flight on the file, so that close() waits for it. */
   opStarted(): void;
   opSettled(): void;
-  /** Hands one fsync (OP_FSYNC) or fdatasync (OP_FDATASYNC) to the ring. */
+  /**
+   * Holds a place on the ring for a sync to be submitted later, so that
+   * closing the ring waits for it: false if the ring is closed.
+   */
+  holdPlace(): boolean;
+  /** Gives back a place held that no sync will use. */
+  releasePlace(): void;
+  /** Hands one fsync (OP_FSYNC) or fdatasync (OP_FDATASYNC) to the ring, in a place held. */
   submitSync(code: number): Promise<number>;
+  /** The error of a sync refused because the ring is closed. */
+  ringClosed(code: number): ErrnoError;
   /** Counts a datasync()/sync() call in the ring's stats. */
   syncRequested(): void;
 }
@@ -86,14 +95,16 @@ export class SyncGroup {
     const code = full ? OP_FSYNC : OP_FDATASYNC;
     if (signal?.aborted === true) return Promise.reject(abortError(signal, 'queue', code, this.#target));
     if (this.#failure !== null) return Promise.reject(this.#rememberedError(code));
-    this.#target.syncRequested();
     let batch = this.#next;
     if (batch === null) {
+      // The batch holds a place on the ring, so that ring.close() waits for
+      // it, and keeps the file's descriptor open until it settles.
+      if (!this.#target.holdPlace()) return Promise.reject(this.#target.ringClosed(code));
       batch = this.#next = { waiters: new Set(), started: false };
-      // The batch keeps the file's descriptor open until it settles.
       this.#target.opStarted();
       if (this.#running === null) this.#scheduleStart();
     }
+    this.#target.syncRequested();
     return new Promise<void>((resolve, reject) => {
       const waiter: Waiter = { full, resolve, reject, signal, listener: undefined };
       batch.waiters.add(waiter);
@@ -117,6 +128,7 @@ export class SyncGroup {
     this.#next = null;
     if (this.#failure !== null) {
       // A sync now would succeed and lie: the kernel has reported the error.
+      this.#target.releasePlace();
       this.#settle(batch, (waiter) => this.#rememberedError(waiter.full ? OP_FSYNC : OP_FDATASYNC));
       return;
     }
@@ -159,6 +171,7 @@ export class SyncGroup {
     waiter.reject(abortError(waiter.signal!, batch.started ? 'shared' : 'queue', code, this.#target));
     if (!batch.started && batch.waiters.size === 0 && this.#next === batch) {
       this.#next = null;
+      this.#target.releasePlace();
       this.#target.opSettled();
     }
   }

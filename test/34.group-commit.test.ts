@@ -13,7 +13,7 @@ import { expect } from 'chai';
 import childProcess = require('child_process');
 import fs = require('fs');
 import path = require('path');
-import { allocAligned, open } from 'odirect';
+import { allocAligned, open, Ring } from 'odirect';
 import { availableEngines, checkPattern, cleanup, DISK_DIR, fillPattern, forEachEngine, SHM_DIR, tempPath } from './helpers';
 import { ENTRY } from './reliability-helpers';
 import { BLOCK, FaultFs, withFaultFs } from './fault-fs';
@@ -194,7 +194,49 @@ describe('group commit and sync errors on a FUSE filesystem that holds and fails
   // A hang guard: a library that does not share syncs leaves a request held at the device.
   this.timeout(20_000);
   withFaultFs((helper) => {
-    forEachEngine('syncs', ({ ring }) => {
+    forEachEngine('syncs', ({ ring, engine }) => {
+      it('ring.close() waits for the syncs already asked for: one asked for in the same tick reaches the device and ' +
+        'resolves, and those waiting behind a sync in flight share the next', async () => {
+        const mounted = await FaultFs.mount(helper(), 8, 1n, ['--fsync-hold']);
+        const hold = (line: string): boolean => line.startsWith('hold ');
+        // Rings of their own, closed by the test.
+        const rings = [new Ring({ engine, entries: 8 }), new Ring({ engine, entries: 8 })];
+        const files = [await open(mounted.file, 'r+', { ring: rings[0] }), await open(mounted.file, 'r+', { ring: rings[1] })];
+        try {
+          await files[0].writeAt(fillPattern(allocAligned(BLOCK), 0, 2n), 0);
+          const synced = files[0].datasync();
+          const closing = rings[0].close();
+          // A sync refused by the closing ring rejects here rather than never reaching the device.
+          await Promise.race([mounted.waitFor(hold), synced]);
+          expect(await settled(closing), 'ring.close() while its sync is at the device').to.equal(false);
+          mounted.release();
+          await synced;
+          await closing;
+          expect(mounted.syncs).to.deep.equal(['fdatasync']);
+
+          const first = files[1].datasync();
+          await mounted.waitFor(hold);
+          const behind = Promise.all([files[1].datasync(), files[1].sync()]);
+          const closingSecond = rings[1].close();
+          mounted.release();
+          await first;
+          await Promise.race([mounted.waitFor(hold), behind]);
+          expect(await settled(closingSecond), 'ring.close() while the shared sync is at the device').to.equal(false);
+          mounted.release();
+          await behind;
+          await closingSecond;
+          expect(mounted.syncs).to.deep.equal(['fdatasync', 'fdatasync', 'fsync']);
+          // Once closed, the ring refuses a sync before any system call.
+          const refused = await files[1].datasync().then(() => null, (error: NodeJS.ErrnoException) => error);
+          expect(refused).to.include({ code: 'EBADF', syscall: 'fdatasync', path: mounted.file });
+          expect(mounted.syncs).to.have.length(3);
+        } finally {
+          mounted.release();
+          await Promise.all(rings.map((r) => r.close()));
+          await Promise.all(files.map((f) => f.close()));
+        }
+      });
+
       it('callers that arrive while a sync is held at the device share the next one, and are not settled by the held one', async () => {
         const mounted = await FaultFs.mount(helper(), 8, 1n, ['--fsync-hold']);
         const file = await open(mounted.file, 'r+', { ring: ring() });
