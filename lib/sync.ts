@@ -15,7 +15,7 @@
 // never reached the device (PostgreSQL's "fsyncgate", 2018). So a file
 // remembers the first sync that failed and fails every later sync with it.
 import { OP_FDATASYNC, OP_FSYNC } from './native';
-import { abortError, ErrnoError, errnoError } from './errors';
+import { abortError, ErrnoError, errnoError, isBeforeSyscall } from './errors';
 
 /** What a SyncGroup needs of its file. */
 export interface SyncTarget {
@@ -54,17 +54,16 @@ interface Batch {
 }
 
 /**
- * Errors after which the kernel did no writeback, so that nothing can have
- * been lost: the descriptor or the file type does not take syncs (EBADF,
- * EINVAL, EROFS), the ring refused it (EPERM after a change of credentials),
- * or it was cancelled (ECANCELED, EINTR). Every other error is remembered.
+ * Whether a failed sync is remembered: every error the kernel returned from
+ * the sync itself is, whatever its code (on NFS or FUSE a failed writeback
+ * can surface once as EROFS or EPERM as well as EIO). Only the errors the
+ * library made before any system call (a closed ring, changed credentials,
+ * an abort: lib/errors.ts beforeSyscall()) show that nothing was written back.
  */
-const NOT_REMEMBERED = new Set(['EBADF', 'EINVAL', 'EROFS', 'EPERM', 'ECANCELED', 'EINTR']);
-
 function isRemembered(error: unknown): error is ErrnoError {
-  if (!(error instanceof Error)) return false;
+  if (!(error instanceof Error) || isBeforeSyscall(error)) return false;
   const { code, errno } = error as Partial<ErrnoError>;
-  return typeof code === 'string' && typeof errno === 'number' && !NOT_REMEMBERED.has(code);
+  return typeof code === 'string' && typeof errno === 'number';
 }
 
 /** The coalesced datasync()/sync() calls of one file. */

@@ -180,6 +180,28 @@ describe('group commit, counted by an LD_PRELOAD shim around fdatasync(2) and fs
     expect(calls.filter((call) => call.path === file).map((call) => `${call.name} ${call.errno}`))
       .to.deep.equal(['fdatasync 5', 'fdatasync 0']);
   });
+
+  // On NFS or FUSE a failed writeback can surface once as EROFS or EPERM: the
+  // kernel returned it from the sync itself, so it is remembered like EIO.
+  for (const [code, errno] of [['EROFS', 30], ['EPERM', 1], ['EINVAL', 22]] as const) {
+    it(`a sync the kernel failed with ${code} is remembered too: the next datasync() rejects without a system call`, () => {
+      const file = tempPath(DISK_DIR, `remembered-${code}`);
+      const { said, calls } = runWithShim(shim, `
+        const file = await odirect.open(${JSON.stringify(file)}, 'w+', { ring });
+        await file.writeAt(odirect.allocAligned(${BLOCK}), 0);
+        const shape = (e) => ({ code: e.code, syscall: e.syscall, cause: e.cause && e.cause.code });
+        const first = await file.datasync().then(() => 'resolved', shape);
+        const later = await file.datasync().then(() => 'resolved', shape);
+        await file.close();
+        say({ first, later });`, { SYNC_SHIM_FAIL_FIRST: String(errno) });
+      expect(said[0]).to.deep.equal({
+        first: { code, syscall: 'fdatasync' },
+        later: { code, syscall: 'fdatasync', cause: code },
+      });
+      expect(calls.filter((call) => call.path === file).map((call) => `${call.name} ${call.errno}`))
+        .to.deep.equal([`fdatasync ${errno}`]);
+    });
+  }
 });
 
 /** Whether `promise` has settled, after the callbacks already due have run. */
