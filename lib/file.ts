@@ -314,10 +314,11 @@ export class DirectFile {
       }
     }
     if (total === 0) return Promise.resolve(0);
-    return this.ring.submit({
+    const written = this.ring.submit({
       code, target: this, fd: this.#fd, buffer: buffers.slice(), position, length: total,
       memoryAlignment: this.alignment.memory, rwFlags, signal,
     });
+    return code === OP_WRITEV ? this.#watchDsync(written, rwFlags) : written;
   }
 
   #io(code: number, syscall: string, buffer: ArrayBufferView, position: number | bigint,
@@ -351,8 +352,22 @@ export class DirectFile {
       }
     }
     if (length === 0) return Promise.resolve(0);
-    return this.ring.submit({
+    const done = this.ring.submit({
       code, target: this, fd: this.#fd, buffer, position, length, memoryAlignment: memory, rwFlags, signal,
+    });
+    return code === OP_WRITE ? this.#watchDsync(done, rwFlags) : done;
+  }
+
+  /**
+   * A dsync write (RWF_DSYNC, or any write of a file opened with O_DSYNC)
+   * syncs, and so takes the kernel's one report of a failed writeback: its
+   * failure is remembered as a failed sync's is (lib/sync.ts).
+   */
+  #watchDsync(written: Promise<number>, rwFlags: number): Promise<number> {
+    if ((rwFlags & RWF_DSYNC) === 0 && (this.flags & O_DSYNC) === 0) return written;
+    return written.catch((error: unknown) => {
+      this.#syncs.writeFailed(error);
+      throw error;
     });
   }
 

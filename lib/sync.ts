@@ -13,7 +13,9 @@
 // The kernel reports a writeback error to a descriptor once (Linux 4.13,
 // errseq_t): a later fsync of the same descriptor succeeds although the data
 // never reached the device (PostgreSQL's "fsyncgate", 2018). So a file
-// remembers the first sync that failed and fails every later sync with it.
+// remembers the first sync that failed and fails every later sync with it;
+// a dsync write syncs too, so its failure with EIO, ENOSPC or EDQUOT is
+// remembered as well (lib/file.ts).
 import { OP_FDATASYNC, OP_FSYNC } from './native';
 import { abortError, ErrnoError, errnoError, isBeforeSyscall } from './errors';
 
@@ -66,6 +68,13 @@ function isRemembered(error: unknown): error is ErrnoError {
   return typeof code === 'string' && typeof errno === 'number';
 }
 
+/**
+ * The codes of a failed dsync write that may mean a failed writeback: the
+ * write's own sync consumed the kernel's one report of it. Other codes
+ * (EINVAL, EFBIG, EBADF...) refuse the write before any writeback.
+ */
+const WRITEBACK_CODES = new Set(['EIO', 'ENOSPC', 'EDQUOT']);
+
 /** The coalesced datasync()/sync() calls of one file. */
 export class SyncGroup {
   readonly #target: SyncTarget;
@@ -80,6 +89,14 @@ export class SyncGroup {
 
   constructor(target: SyncTarget) {
     this.#target = target;
+  }
+
+  /**
+   * A dsync write of this file failed with `error`: remembered as a failed
+   * sync if it may be a failed writeback (EIO, ENOSPC, EDQUOT from the kernel).
+   */
+  writeFailed(error: unknown): void {
+    if (this.#failure === null && isRemembered(error) && WRITEBACK_CODES.has(error.code)) this.#failure = error;
   }
 
   /** The first sync failure of the file, or null. */
@@ -179,8 +196,9 @@ export class SyncGroup {
   #rememberedError(code: number): ErrnoError {
     const first = this.#failure!;
     const syscall = code === OP_FSYNC ? 'fsync' : 'fdatasync';
+    const what = first.syscall === 'fsync' || first.syscall === 'fdatasync' ? first.syscall : `dsync ${first.syscall}`;
     const error = errnoError(-first.errno, syscall,
-      `${syscall} '${this.#target.path}' refused: an earlier ${first.syscall} of this file failed ` +
+      `${syscall} '${this.#target.path}' refused: an earlier ${what} of this file failed ` +
       `(${first.code}), so data written before that failure may not be on the device; the kernel reports ` +
       'a writeback error only once, so every later sync of this file fails the same way until it is closed ' +
       '(reopen the file, write that data again, then sync)',

@@ -259,6 +259,39 @@ describe('group commit and sync errors on a FUSE filesystem that holds and fails
         }
       });
 
+      it('a dsync write the device failed with EIO is remembered as a failed sync (it took the kernel\'s one report); ' +
+        'a failed write without dsync is not', async () => {
+        const mounted = await FaultFs.mount(helper(), 8, 1n, ['--write-eio', '1']);
+        const files = [
+          await open(mounted.file, 'r+', { ring: ring(), dsync: true }),
+          await open(mounted.file, 'r+', { ring: ring() }),
+          await open(mounted.file, 'r+', { ring: ring() }),
+        ];
+        try {
+          const block = fillPattern(allocAligned(BLOCK), BLOCK, 2n);
+          const failed = await Promise.all([
+            files[0].writeAt(block, BLOCK),
+            files[1].writeAt(block, BLOCK, { dsync: true }),
+            files[2].writeAt(block, BLOCK),
+          ].map((write) => write.then(() => null, (error: NodeJS.ErrnoException) => error)));
+          for (const error of failed) expect(error).to.include({ code: 'EIO', path: mounted.file });
+          for (const [i, file] of files.slice(0, 2).entries()) {
+            const error = await file.datasync().then(() => null, (e: NodeJS.ErrnoException) => e);
+            expect(error, `file ${i}`).to.include({ code: 'EIO', errno: -5, syscall: 'fdatasync', path: mounted.file });
+            expect(error!.cause, `file ${i}`).to.equal(failed[i]);
+            expect(error!.message, `file ${i}`).to.include(`refused: an earlier dsync ${failed[i]!.syscall} of this file failed (EIO)`);
+          }
+          // The file whose write had no dsync syncs as usual, and its sync is the only one the device saw
+          // (the daemon reports in order, so its line comes after any of the refused ones).
+          const seen = mounted.waitFor((line) => line.startsWith('sync '));
+          await files[2].datasync();
+          await seen;
+          expect(mounted.syncs).to.deep.equal(['fdatasync']);
+        } finally {
+          await Promise.all(files.map((file) => file.close()));
+        }
+      });
+
       it('callers that arrive while a sync is held at the device share the next one, and are not settled by the held one', async () => {
         const mounted = await FaultFs.mount(helper(), 8, 1n, ['--fsync-hold']);
         const file = await open(mounted.file, 'r+', { ring: ring() });
