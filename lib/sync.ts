@@ -46,7 +46,7 @@ interface Waiter {
   readonly resolve: () => void;
   readonly reject: (reason: unknown) => void;
   readonly signal: AbortSignal | undefined;
-  listener: (() => void) | undefined;
+  readonly batch: Batch;
 }
 
 /** The callers one system call settles. */
@@ -85,6 +85,8 @@ export class SyncGroup {
   #startScheduled = false;
   /** The first sync of this file that failed, remembered until it is closed. */
   #failure: ErrnoError | null = null;
+  /** The callers of each signal, watched by one listener per signal (as lib/aborts.ts does for ops). */
+  readonly #watched = new Map<AbortSignal, { listener: () => void; waiters: Set<Waiter> }>();
   readonly #start = (): void => this.#startNext();
 
   constructor(target: SyncTarget) {
@@ -122,13 +124,39 @@ export class SyncGroup {
     }
     this.#target.syncRequested();
     return new Promise<void>((resolve, reject) => {
-      const waiter: Waiter = { full, resolve, reject, signal, listener: undefined };
+      const waiter: Waiter = { full, resolve, reject, signal, batch };
       batch.waiters.add(waiter);
-      if (signal !== undefined) {
-        waiter.listener = () => this.#abort(batch, waiter, code);
-        signal.addEventListener('abort', waiter.listener, { once: true });
-      }
+      if (signal !== undefined) this.#watch(signal, waiter);
     });
+  }
+
+  #watch(signal: AbortSignal, waiter: Waiter): void {
+    let watched = this.#watched.get(signal);
+    if (watched === undefined) {
+      const entry = {
+        listener: (): void => {
+          this.#watched.delete(signal);
+          for (const each of [...entry.waiters]) this.#abort(each);
+          entry.waiters.clear();
+        },
+        waiters: new Set<Waiter>(),
+      };
+      watched = entry;
+      this.#watched.set(signal, entry);
+      signal.addEventListener('abort', entry.listener, { once: true });
+    }
+    watched.waiters.add(waiter);
+  }
+
+  /** Stops watching the signal of a settled caller once none of its callers is left. */
+  #unwatch(waiter: Waiter): void {
+    const signal = waiter.signal!;
+    const watched = this.#watched.get(signal);
+    if (watched === undefined) return;
+    watched.waiters.delete(waiter);
+    if (watched.waiters.size > 0) return;
+    this.#watched.delete(signal);
+    signal.removeEventListener('abort', watched.listener);
   }
 
   #scheduleStart(): void {
@@ -169,7 +197,7 @@ export class SyncGroup {
   /** Settles every caller still waiting on `batch` (with `errorFor(waiter)` unless null), then the batch. */
   #settle(batch: Batch, errorFor: ((waiter: Waiter) => unknown) | null): void {
     for (const waiter of batch.waiters) {
-      if (waiter.listener !== undefined) waiter.signal!.removeEventListener('abort', waiter.listener);
+      if (waiter.signal !== undefined) this.#unwatch(waiter);
       if (errorFor === null) waiter.resolve();
       else waiter.reject(errorFor(waiter));
     }
@@ -182,7 +210,9 @@ export class SyncGroup {
    * started that nobody is left waiting for is dropped; one in flight goes on
    * for the others (and a failure of it is still remembered).
    */
-  #abort(batch: Batch, waiter: Waiter, code: number): void {
+  #abort(waiter: Waiter): void {
+    const { batch } = waiter;
+    const code = waiter.full ? OP_FSYNC : OP_FDATASYNC;
     if (!batch.waiters.delete(waiter)) return;
     waiter.reject(abortError(waiter.signal!, batch.started ? 'shared' : 'queue', code, this.#target));
     if (!batch.started && batch.waiters.size === 0 && this.#next === batch) {

@@ -11,6 +11,7 @@
 // can hold it, and can fail it.
 import { expect } from 'chai';
 import childProcess = require('child_process');
+import events = require('events');
 import fs = require('fs');
 import path = require('path');
 import { allocAligned, open, Ring } from 'odirect';
@@ -202,6 +203,33 @@ describe('group commit, counted by an LD_PRELOAD shim around fdatasync(2) and fs
         .to.deep.equal([`fdatasync ${errno}`]);
     });
   }
+});
+
+describe('group commit with one long-lived signal', function () {
+  after(cleanup);
+  forEachEngine('syncs', ({ ring }) => {
+    it('watches a signal shared by many datasync() and sync() calls with one listener, and leaves none behind', async () => {
+      const file = await open(tempPath(DISK_DIR, 'listeners'), 'w+', { ring: ring() });
+      const { signal } = new AbortController();
+      try {
+        await file.writeAt(allocAligned(BLOCK), 0);
+        for (let i = 0; i < 20; i++) await file.datasync({ signal });
+        expect(events.getEventListeners(signal, 'abort')).to.have.length(0);
+        const calls = Array.from({ length: 100 }, (_, i) => (i % 3 === 0 ? file.sync({ signal }) : file.datasync({ signal })));
+        expect(events.getEventListeners(signal, 'abort'), 'listeners while 100 calls wait').to.have.length(1);
+        await Promise.all(calls);
+        expect(events.getEventListeners(signal, 'abort')).to.have.length(0);
+        // Aborted while they wait: every caller rejects, and the listener is gone.
+        const controller = new AbortController();
+        const aborted = Array.from({ length: 30 }, () => file.datasync({ signal: controller.signal }).then(() => 'resolved', (e: Error) => e.name));
+        controller.abort();
+        expect(new Set(await Promise.all(aborted))).to.deep.equal(new Set(['AbortError']));
+        expect(events.getEventListeners(controller.signal, 'abort')).to.have.length(0);
+      } finally {
+        await file.close();
+      }
+    });
+  });
 });
 
 /** Whether `promise` has settled, after the callbacks already due have run. */
