@@ -320,6 +320,63 @@ describe('group commit and sync errors on a FUSE filesystem that holds and fails
         }
       });
 
+      it('a gathering batch whose callers all aborted is dropped: no sync is issued, none reaches the device', async () => {
+        const mounted = await FaultFs.mount(helper(), 8, 1n, ['--fsync-hold']);
+        const file = await open(mounted.file, 'r+', { ring: ring() });
+        const hold = (line: string): boolean => line.startsWith('hold ');
+        try {
+          const before = ring().stats().syncsIssued;
+          // Alone: aborted in the tick it called.
+          const alone = new AbortController();
+          const dropped = file.datasync({ signal: alone.signal }).then(() => 'resolved', (e: Error) => e.name);
+          alone.abort();
+          expect(await dropped).to.equal('AbortError');
+          await new Promise((resolve) => setImmediate(resolve));
+          expect(ring().stats().syncsIssued - before, 'syncs issued for the aborted caller').to.equal(0);
+
+          // Behind a sync in flight: every caller of the next batch aborts before it starts.
+          const first = file.datasync();
+          await mounted.waitFor(hold);
+          const controllers = [new AbortController(), new AbortController()];
+          const behind = controllers.map((c) => file.sync({ signal: c.signal }).then(() => 'resolved', (e: Error) => e.name));
+          for (const c of controllers) c.abort();
+          expect(await Promise.all(behind)).to.deep.equal(['AbortError', 'AbortError']);
+          mounted.release();
+          await first;
+          await new Promise((resolve) => setImmediate(resolve));
+          expect(ring().stats().syncsIssued - before, 'syncs issued: the first only').to.equal(1);
+          // A last sync, whose line the daemon prints after any earlier one: the device saw it and the first only.
+          const last = file.datasync();
+          await mounted.waitFor(hold);
+          mounted.release();
+          await last;
+          expect(mounted.syncs).to.deep.equal(['fdatasync', 'fdatasync']);
+        } finally {
+          mounted.release();
+          await file.close();
+        }
+      });
+
+      it('close() in the same tick as datasync() waits for that sync, which reaches the device and resolves', async () => {
+        const mounted = await FaultFs.mount(helper(), 8, 1n, ['--fsync-hold']);
+        const file = await open(mounted.file, 'r+', { ring: ring() });
+        let closing: Promise<void> | undefined;
+        try {
+          await file.writeAt(fillPattern(allocAligned(BLOCK), 0, 2n), 0);
+          const synced = file.datasync();
+          closing = file.close();
+          await Promise.race([mounted.waitFor((line) => line.startsWith('hold ')), synced]);
+          expect(await settled(closing), 'close() while its sync is at the device').to.equal(false);
+          mounted.release();
+          await synced;
+          await closing;
+          expect(mounted.syncs).to.deep.equal(['fdatasync']);
+        } finally {
+          mounted.release();
+          await (closing ?? file.close());
+        }
+      });
+
       it('callers that arrive while a sync is held at the device share the next one, and are not settled by the held one', async () => {
         const mounted = await FaultFs.mount(helper(), 8, 1n, ['--fsync-hold']);
         const file = await open(mounted.file, 'r+', { ring: ring() });
