@@ -83,6 +83,25 @@ export interface AbortError extends Error {
   path?: string;
 }
 
+/** Marks the errors the library makes before any system call of their op (see beforeSyscall()). */
+const BEFORE_SYSCALL = Symbol('odirect.beforeSyscall');
+
+/**
+ * Marks `error` as made by the library before its op reached the kernel (a
+ * closed ring, changed credentials, an abort, a detached buffer...), so that
+ * it shows nothing was written back: a file does not remember such a sync
+ * failure (lib/sync.ts). The mark is a non-enumerable symbol, invisible to users.
+ */
+export function beforeSyscall<T extends Error>(error: T): T {
+  Object.defineProperty(error, BEFORE_SYSCALL, { value: true });
+  return error;
+}
+
+/** Whether `error` was marked by beforeSyscall(). */
+export function isBeforeSyscall(error: unknown): boolean {
+  return typeof error === 'object' && error !== null && (error as { [BEFORE_SYSCALL]?: true })[BEFORE_SYSCALL] === true;
+}
+
 /** The rejection of an op whose signal was aborted, in the shape of Node's AbortError. */
 export function abortError(signal: AbortSignal, where: AbortedWhere, code: number,
   target: { path?: string } | null): AbortError {
@@ -96,7 +115,7 @@ export function abortError(signal: AbortSignal, where: AbortedWhere, code: numbe
   error.where = where;
   error.syscall = syscall;
   if (target?.path !== undefined) error.path = target.path;
-  return error;
+  return beforeSyscall(error);
 }
 
 /**
@@ -108,5 +127,5 @@ export function detachedError(code: number, target: { path?: string } | null): E
   const error = new TypeError(`Invalid state: the buffer of a ${syscall}${target?.path !== undefined ? ` on '${target.path}'` : ''} ` +
     'was transferred or detached while the op waited for room in the ring, before it was submitted') as TypeError & { code: string };
   error.code = 'ERR_INVALID_STATE';
-  return error;
+  return beforeSyscall(error);
 }

@@ -1,7 +1,8 @@
 // Files opened for direct I/O, and I/O on descriptors the caller opened.
 import fs = require('fs');
 import { fileURLToPath } from 'url';
-import { binding, NativeAtomicWrite, OP_FALLOCATE, OP_READ, OP_READV, OP_WRITE, OP_WRITEV } from './native';
+import { binding, NativeAtomicWrite, OP_FALLOCATE, OP_READ, OP_READV, OP_WRITE, OP_WRITEV, SYSCALLS } from './native';
+import { ringClosedError } from './op-errors';
 import { FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, FALLOC_FL_ZERO_RANGE, RWF_ATOMIC, RWF_DONTCACHE, RWF_DSYNC } from './kernel';
 import { AtomicWriteInfo, atomicWriteInfo, AtomicWriteLimits, brokenAtomicWriteRule, noAtomicWriteError } from './atomic';
 import { alignmentError, ErrnoError, errnoError, invalidArgType, invalidArgValue } from './errors';
@@ -220,10 +221,13 @@ export class DirectFile {
       path,
       opStarted: () => this.opStarted(),
       opSettled: () => this.opSettled(),
+      holdPlace: () => this.ring.holdPlace(),
+      releasePlace: () => this.ring.releasePlace(),
       submitSync: (code) => this.ring.submit({
         code, target: this, fd: this.#fd, buffer: null, position: 0, length: 0, memoryAlignment: 1, rwFlags: 0,
         signal: undefined,
-      }),
+      }, true),
+      ringClosed: (code) => ringClosedError(SYSCALLS[code], path),
       syncRequested: () => this.ring.syncRequested(),
     });
   }
@@ -310,10 +314,11 @@ export class DirectFile {
       }
     }
     if (total === 0) return Promise.resolve(0);
-    return this.ring.submit({
+    const written = this.ring.submit({
       code, target: this, fd: this.#fd, buffer: buffers.slice(), position, length: total,
       memoryAlignment: this.alignment.memory, rwFlags, signal,
     });
+    return code === OP_WRITEV ? this.#watchDsync(written, rwFlags) : written;
   }
 
   #io(code: number, syscall: string, buffer: ArrayBufferView, position: number | bigint,
@@ -347,8 +352,22 @@ export class DirectFile {
       }
     }
     if (length === 0) return Promise.resolve(0);
-    return this.ring.submit({
+    const done = this.ring.submit({
       code, target: this, fd: this.#fd, buffer, position, length, memoryAlignment: memory, rwFlags, signal,
+    });
+    return code === OP_WRITE ? this.#watchDsync(done, rwFlags) : done;
+  }
+
+  /**
+   * A dsync write (RWF_DSYNC, or any write of a file opened with O_DSYNC)
+   * syncs, and so takes the kernel's one report of a failed writeback: its
+   * failure is remembered as a failed sync's is (lib/sync.ts).
+   */
+  #watchDsync(written: Promise<number>, rwFlags: number): Promise<number> {
+    if ((rwFlags & RWF_DSYNC) === 0 && (this.flags & O_DSYNC) === 0) return written;
+    return written.catch((error: unknown) => {
+      this.#syncs.writeFailed(error);
+      throw error;
     });
   }
 

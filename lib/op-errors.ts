@@ -2,7 +2,7 @@
 // turned into an error in Node's shape that names the file, what was asked,
 // and the rule that was broken.
 import { kernelAtomicWriteError } from './atomic';
-import { ErrnoError, errnoError } from './errors';
+import { beforeSyscall, ErrnoError, errnoError } from './errors';
 import { FALLOC_FL_PUNCH_HOLE, FALLOC_FL_ZERO_RANGE, RWF_ATOMIC, RWF_DONTCACHE, RWF_DSYNC } from './kernel';
 import { OP_FALLOCATE, OP_READ, OP_READV, OP_WRITE, OP_WRITEV, SYSCALLS } from './native';
 import type { Op } from './op';
@@ -13,9 +13,14 @@ const EOPNOTSUPP = 95;
 /** The EINVAL of a buffer whose address is not a multiple of the op's memory alignment (the addon checks it). */
 export function misalignedMemoryError(op: Op): ErrnoError {
   const { code, target } = op;
-  return errnoError(EINVAL, SYSCALLS[code], `${SYSCALLS[code]} buffer address is not a multiple of ${op.memoryAlignment}, ` +
+  return beforeSyscall(errnoError(EINVAL, SYSCALLS[code], `${SYSCALLS[code]} buffer address is not a multiple of ${op.memoryAlignment}, ` +
     `the direct-I/O memory alignment${target.path !== undefined ? ` of '${target.path}'` : ''}; ` +
-    'allocate buffers with allocAligned()', target.path);
+    'allocate buffers with allocAligned()', target.path));
+}
+
+/** The EBADF of an op on a ring that is closed (or closing). */
+export function ringClosedError(syscall: string, path: string | undefined): ErrnoError {
+  return beforeSyscall(errnoError(9, syscall, 'the ring this file uses is closed', path));
 }
 
 /**
@@ -23,9 +28,9 @@ export function misalignedMemoryError(op: Op): ErrnoError {
  * or groups, on an engine (`engine`) that would run it with the old rights.
  */
 export function credentialsError(engine: string, op: Op): ErrnoError {
-  return errnoError(1, SYSCALLS[op.code],
+  return beforeSyscall(errnoError(1, SYSCALLS[op.code],
     `the process changed its user or groups after this ring was made, and ${engine} would run ` +
-    'the request with the old rights; make a new Ring (the default ring replaces itself)', op.target.path);
+    'the request with the old rights; make a new Ring (the default ring replaces itself)', op.target.path));
 }
 
 /**

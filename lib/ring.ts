@@ -10,7 +10,7 @@ import { aioRefusal, runOnPool } from './aio-fallback';
 import { watchCredentialChanges } from './credentials';
 import { EngineAttempt, EngineName, startEngine } from './engines';
 import { abortError, detachedError, ErrnoError, errnoError } from './errors';
-import { credentialsError, misalignedMemoryError, opError } from './op-errors';
+import { credentialsError, misalignedMemoryError, opError, ringClosedError } from './op-errors';
 import {
   DROPPED, MISALIGNED_MEMORY, NativeRing, OP_FDATASYNC, OP_FSYNC, SYSCALLS,
   QUEUE_ARG_CODE, QUEUE_ARG_FD, QUEUE_ARG_FILE_INDEX, QUEUE_ARG_ID, QUEUE_ARG_LENGTH, QUEUE_ARG_MEMORY_ALIGNMENT,
@@ -66,6 +66,8 @@ export class Ring {
   #closed = false;
   #closing: Promise<void> | null = null;
   #idle: (() => void) | null = null;
+  /** Places held for ops not yet submitted (a gathering sync batch, lib/sync.ts): close() waits for them. */
+  #held = 0;
   #registeredBuffers = 0;
   #registeredFiles = 0;
   #registerFiles: boolean;
@@ -187,7 +189,26 @@ export class Ring {
   }
 
   /**
-   * Stops taking ops, waits for those in flight to settle, then stops the
+   * Holds a place for an op to be submitted later (with `held` true), so that
+   * a close() meanwhile waits for it rather than refusing it: false if the
+   * ring is closed. Every place held is either used by submit() or given back
+   * with releasePlace().
+   * @internal lib/sync.ts
+   */
+  holdPlace(): boolean {
+    if (this.#closed) return false;
+    this.#held++;
+    return true;
+  }
+
+  /** @internal lib/sync.ts: a place held that no op will use */
+  releasePlace(): void {
+    this.#held--;
+    this.#checkIdle();
+  }
+
+  /**
+   * Stops taking ops, waits for those in flight (and those that hold a place) to settle, then stops the
    * submission thread and frees the kernel queue. Files still open on this
    * ring cannot do I/O afterwards.
    */
@@ -200,7 +221,7 @@ export class Ring {
         if (defaultRingInstance === this) defaultRingInstance = undefined;
         resolve();
       };
-      if (this.#freeCount === this.entries && this.#waiting.length === 0) finish();
+      if (this.#isIdle()) finish();
       else this.#idle = finish;
     });
     return this.#closing;
@@ -209,15 +230,21 @@ export class Ring {
   /**
    * Queues one op and returns its Promise. Its fields were checked by the
    * caller; the ring owns the record from here on. `op.buffer` stays
-   * referenced until the op completes.
+   * referenced until the op completes. `held`: the op uses a place held with
+   * holdPlace(), and is taken even while the ring is closing.
    * @internal
    */
-  submit(op: Op): Promise<number> {
-    if (this.#closed) {
-      return Promise.reject(errnoError(9, SYSCALLS[op.code], 'the ring this file uses is closed', op.target.path));
+  submit(op: Op, held = false): Promise<number> {
+    // A held place keeps a closing ring open (close() waits for it).
+    if (held) this.#held--;
+    else if (this.#closed) {
+      return Promise.reject(ringClosedError(SYSCALLS[op.code], op.target.path));
     }
     const signal = op.signal;
-    if (signal?.aborted === true) return Promise.reject(abortError(signal, 'queue', op.code, op.target));
+    if (signal?.aborted === true) {
+      if (held) this.#checkIdle();
+      return Promise.reject(abortError(signal, 'queue', op.code, op.target));
+    }
     const promise = new Promise<number>(capture);
     const resolve = nextResolve;
     const reject = nextReject;
@@ -356,8 +383,12 @@ export class Ring {
     }
   }
 
+  #isIdle(): boolean {
+    return this.#freeCount === this.entries && this.#waiting.length === 0 && this.#held === 0;
+  }
+
   #checkIdle(): void {
-    if (this.#idle !== null && this.#freeCount === this.entries && this.#waiting.length === 0) {
+    if (this.#idle !== null && this.#isIdle()) {
       const idle = this.#idle;
       this.#idle = null;
       idle();

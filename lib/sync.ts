@@ -13,9 +13,11 @@
 // The kernel reports a writeback error to a descriptor once (Linux 4.13,
 // errseq_t): a later fsync of the same descriptor succeeds although the data
 // never reached the device (PostgreSQL's "fsyncgate", 2018). So a file
-// remembers the first sync that failed and fails every later sync with it.
+// remembers the first sync that failed and fails every later sync with it;
+// a dsync write syncs too, so its failure with EIO, ENOSPC or EDQUOT is
+// remembered as well (lib/file.ts).
 import { OP_FDATASYNC, OP_FSYNC } from './native';
-import { abortError, ErrnoError, errnoError } from './errors';
+import { abortError, ErrnoError, errnoError, isBeforeSyscall } from './errors';
 
 /** What a SyncGroup needs of its file. */
 export interface SyncTarget {
@@ -23,8 +25,17 @@ export interface SyncTarget {
   /** Counts a sync as in flight on the file, so that close() waits for it. */
   opStarted(): void;
   opSettled(): void;
-  /** Hands one fsync (OP_FSYNC) or fdatasync (OP_FDATASYNC) to the ring. */
+  /**
+   * Holds a place on the ring for a sync to be submitted later, so that
+   * closing the ring waits for it: false if the ring is closed.
+   */
+  holdPlace(): boolean;
+  /** Gives back a place held that no sync will use. */
+  releasePlace(): void;
+  /** Hands one fsync (OP_FSYNC) or fdatasync (OP_FDATASYNC) to the ring, in a place held. */
   submitSync(code: number): Promise<number>;
+  /** The error of a sync refused because the ring is closed. */
+  ringClosed(code: number): ErrnoError;
   /** Counts a datasync()/sync() call in the ring's stats. */
   syncRequested(): void;
 }
@@ -35,7 +46,7 @@ interface Waiter {
   readonly resolve: () => void;
   readonly reject: (reason: unknown) => void;
   readonly signal: AbortSignal | undefined;
-  listener: (() => void) | undefined;
+  readonly batch: Batch;
 }
 
 /** The callers one system call settles. */
@@ -45,18 +56,24 @@ interface Batch {
 }
 
 /**
- * Errors after which the kernel did no writeback, so that nothing can have
- * been lost: the descriptor or the file type does not take syncs (EBADF,
- * EINVAL, EROFS), the ring refused it (EPERM after a change of credentials),
- * or it was cancelled (ECANCELED, EINTR). Every other error is remembered.
+ * Whether a failed sync is remembered: every error the kernel returned from
+ * the sync itself is, whatever its code (on NFS or FUSE a failed writeback
+ * can surface once as EROFS or EPERM as well as EIO). Only the errors the
+ * library made before any system call (a closed ring, changed credentials,
+ * an abort: lib/errors.ts beforeSyscall()) show that nothing was written back.
  */
-const NOT_REMEMBERED = new Set(['EBADF', 'EINVAL', 'EROFS', 'EPERM', 'ECANCELED', 'EINTR']);
-
 function isRemembered(error: unknown): error is ErrnoError {
-  if (!(error instanceof Error)) return false;
+  if (!(error instanceof Error) || isBeforeSyscall(error)) return false;
   const { code, errno } = error as Partial<ErrnoError>;
-  return typeof code === 'string' && typeof errno === 'number' && !NOT_REMEMBERED.has(code);
+  return typeof code === 'string' && typeof errno === 'number';
 }
+
+/**
+ * The codes of a failed dsync write that may mean a failed writeback: the
+ * write's own sync consumed the kernel's one report of it. Other codes
+ * (EINVAL, EFBIG, EBADF...) refuse the write before any writeback.
+ */
+const WRITEBACK_CODES = new Set(['EIO', 'ENOSPC', 'EDQUOT']);
 
 /** The coalesced datasync()/sync() calls of one file. */
 export class SyncGroup {
@@ -68,10 +85,20 @@ export class SyncGroup {
   #startScheduled = false;
   /** The first sync of this file that failed, remembered until it is closed. */
   #failure: ErrnoError | null = null;
+  /** The callers of each signal, watched by one listener per signal (as lib/aborts.ts does for ops). */
+  readonly #watched = new Map<AbortSignal, { listener: () => void; waiters: Set<Waiter> }>();
   readonly #start = (): void => this.#startNext();
 
   constructor(target: SyncTarget) {
     this.#target = target;
+  }
+
+  /**
+   * A dsync write of this file failed with `error`: remembered as a failed
+   * sync if it may be a failed writeback (EIO, ENOSPC, EDQUOT from the kernel).
+   */
+  writeFailed(error: unknown): void {
+    if (this.#failure === null && isRemembered(error) && WRITEBACK_CODES.has(error.code)) this.#failure = error;
   }
 
   /** The first sync failure of the file, or null. */
@@ -86,22 +113,50 @@ export class SyncGroup {
     const code = full ? OP_FSYNC : OP_FDATASYNC;
     if (signal?.aborted === true) return Promise.reject(abortError(signal, 'queue', code, this.#target));
     if (this.#failure !== null) return Promise.reject(this.#rememberedError(code));
-    this.#target.syncRequested();
     let batch = this.#next;
     if (batch === null) {
+      // The batch holds a place on the ring, so that ring.close() waits for
+      // it, and keeps the file's descriptor open until it settles.
+      if (!this.#target.holdPlace()) return Promise.reject(this.#target.ringClosed(code));
       batch = this.#next = { waiters: new Set(), started: false };
-      // The batch keeps the file's descriptor open until it settles.
       this.#target.opStarted();
       if (this.#running === null) this.#scheduleStart();
     }
+    this.#target.syncRequested();
     return new Promise<void>((resolve, reject) => {
-      const waiter: Waiter = { full, resolve, reject, signal, listener: undefined };
+      const waiter: Waiter = { full, resolve, reject, signal, batch };
       batch.waiters.add(waiter);
-      if (signal !== undefined) {
-        waiter.listener = () => this.#abort(batch, waiter, code);
-        signal.addEventListener('abort', waiter.listener, { once: true });
-      }
+      if (signal !== undefined) this.#watch(signal, waiter);
     });
+  }
+
+  #watch(signal: AbortSignal, waiter: Waiter): void {
+    let watched = this.#watched.get(signal);
+    if (watched === undefined) {
+      const entry = {
+        listener: (): void => {
+          this.#watched.delete(signal);
+          for (const each of [...entry.waiters]) this.#abort(each);
+          entry.waiters.clear();
+        },
+        waiters: new Set<Waiter>(),
+      };
+      watched = entry;
+      this.#watched.set(signal, entry);
+      signal.addEventListener('abort', entry.listener, { once: true });
+    }
+    watched.waiters.add(waiter);
+  }
+
+  /** Stops watching the signal of a settled caller once none of its callers is left. */
+  #unwatch(waiter: Waiter): void {
+    const signal = waiter.signal!;
+    const watched = this.#watched.get(signal);
+    if (watched === undefined) return;
+    watched.waiters.delete(waiter);
+    if (watched.waiters.size > 0) return;
+    this.#watched.delete(signal);
+    signal.removeEventListener('abort', watched.listener);
   }
 
   #scheduleStart(): void {
@@ -117,6 +172,7 @@ export class SyncGroup {
     this.#next = null;
     if (this.#failure !== null) {
       // A sync now would succeed and lie: the kernel has reported the error.
+      this.#target.releasePlace();
       this.#settle(batch, (waiter) => this.#rememberedError(waiter.full ? OP_FSYNC : OP_FDATASYNC));
       return;
     }
@@ -141,7 +197,7 @@ export class SyncGroup {
   /** Settles every caller still waiting on `batch` (with `errorFor(waiter)` unless null), then the batch. */
   #settle(batch: Batch, errorFor: ((waiter: Waiter) => unknown) | null): void {
     for (const waiter of batch.waiters) {
-      if (waiter.listener !== undefined) waiter.signal!.removeEventListener('abort', waiter.listener);
+      if (waiter.signal !== undefined) this.#unwatch(waiter);
       if (errorFor === null) waiter.resolve();
       else waiter.reject(errorFor(waiter));
     }
@@ -154,11 +210,14 @@ export class SyncGroup {
    * started that nobody is left waiting for is dropped; one in flight goes on
    * for the others (and a failure of it is still remembered).
    */
-  #abort(batch: Batch, waiter: Waiter, code: number): void {
+  #abort(waiter: Waiter): void {
+    const { batch } = waiter;
+    const code = waiter.full ? OP_FSYNC : OP_FDATASYNC;
     if (!batch.waiters.delete(waiter)) return;
     waiter.reject(abortError(waiter.signal!, batch.started ? 'shared' : 'queue', code, this.#target));
     if (!batch.started && batch.waiters.size === 0 && this.#next === batch) {
       this.#next = null;
+      this.#target.releasePlace();
       this.#target.opSettled();
     }
   }
@@ -167,8 +226,9 @@ export class SyncGroup {
   #rememberedError(code: number): ErrnoError {
     const first = this.#failure!;
     const syscall = code === OP_FSYNC ? 'fsync' : 'fdatasync';
+    const what = first.syscall === 'fsync' || first.syscall === 'fdatasync' ? first.syscall : `dsync ${first.syscall}`;
     const error = errnoError(-first.errno, syscall,
-      `${syscall} '${this.#target.path}' refused: an earlier ${first.syscall} of this file failed ` +
+      `${syscall} '${this.#target.path}' refused: an earlier ${what} of this file failed ` +
       `(${first.code}), so data written before that failure may not be on the device; the kernel reports ` +
       'a writeback error only once, so every later sync of this file fails the same way until it is closed ' +
       '(reopen the file, write that data again, then sync)',

@@ -85,6 +85,24 @@ describe('credentials: a process that gives up its rights after making a ring', 
     expect(report.reopen).to.equal('EACCES');  // the new rights apply
   });
 
+  it('a sync the io_uring ring refuses after setuid() is not remembered as a failed sync: nothing reached the kernel', function () {
+    if (!ioUring) skipBecause(this, `${noIoUringReason()} (only io_uring keeps the creator's rights)`);
+    const report = child(`
+      const ring = new Ring({ engine: 'io_uring' });
+      const file = await open(${JSON.stringify(file)}, 'r+', { ring });
+      process.setgid(65534);
+      process.setuid(65534);
+      const shape = (e) => ({ code: e.code, syscall: e.syscall, credentials: e.message.includes('changed its user or groups'),
+        remembered: e.message.includes('an earlier'), cause: e.cause === undefined ? 'none' : e.cause.code });
+      const refused = [await file.datasync().then(() => 'resolved', shape), await file.sync().then(() => 'resolved', shape)];
+      await file.close();
+      return { refused };`);
+    expect(report.refused).to.deep.equal([
+      { code: 'EPERM', syscall: 'fdatasync', credentials: true, remembered: false, cause: 'none' },
+      { code: 'EPERM', syscall: 'fsync', credentials: true, remembered: false, cause: 'none' },
+    ]);
+  });
+
   it('aio and threadpool rings keep working: their requests run with the process\'s current rights', () => {
     const report = child(`
       const out = {};
