@@ -102,7 +102,6 @@ export class SyncGroup {
   }
 
   /** The first sync failure of the file, or null. */
-  get failure(): ErrnoError | null { return this.#failure; }
 
   /**
    * A datasync() (`full` false) or sync() (`full` true) call, arguments
