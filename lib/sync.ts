@@ -101,7 +101,6 @@ export class SyncGroup {
     if (this.#failure === null && isRemembered(error) && WRITEBACK_CODES.has(error.code)) this.#failure = error;
   }
 
-  /** The first sync failure of the file, or null. */
 
   /**
    * A datasync() (`full` false) or sync() (`full` true) call, arguments
