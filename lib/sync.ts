@@ -101,7 +101,6 @@ export class SyncGroup {
     if (this.#failure === null && isRemembered(error) && WRITEBACK_CODES.has(error.code)) this.#failure = error;
   }
 
-
   /**
    * A datasync() (`full` false) or sync() (`full` true) call, arguments
    * checked and the file open: resolves once a sync that started after this
