@@ -10,7 +10,11 @@ namespace odirect {
 
 // The fields of the next op, written by JS into NativeRing.args (a
 // Float64Array: a fallocate's length takes more than 32 bits) before it
-// calls queue(): one call with two arguments per op.
+// calls queue(): one call with two arguments per op. kArgFlush (1: hand
+// over every op queued so far, this one included, once it is queued) saves
+// a second call when an op goes to the kernel at once; kArgInlineMax is the
+// ring's inlineMax, written once, which flush() and queue() pass to
+// Ring::Flush.
 enum QueueArg : int {
   kArgCode,
   kArgFd,
@@ -19,6 +23,8 @@ enum QueueArg : int {
   kArgMemoryAlignment,
   kArgRwFlags,
   kArgFileIndex,
+  kArgFlush,
+  kArgInlineMax,
   kArgCount
 };
 

@@ -152,6 +152,8 @@ Ring* Ring::Create(napi_env env, std::unique_ptr<Engine> engine, unsigned capaci
 }
 
 void Ring::SetActive(bool active) {
+  if (active == active_) return;
+  active_ = active;
   if (active) {
     uv_ref(reinterpret_cast<uv_handle_t*>(&poll_));
     napi_reference_ref(env_, on_complete_, nullptr);
@@ -162,7 +164,8 @@ void Ring::SetActive(bool active) {
 }
 
 void Ring::Queue(Op op) {
-  if (in_flight_++ == 0) SetActive(true);
+  in_flight_++;
+  SetActive(true);
   op.gen = gens_[op.id] = (gens_[op.id] + 1) & 0x7fffffff;
   queued_ns_[op.id] = NowNs();
   pending_.push_back(op);
@@ -370,10 +373,12 @@ bool Ring::CallJs(size_t count) {
   napi_get_reference_value(env_, on_complete_, &callback);
   napi_get_global(env_, &recv);  // napi_make_callback needs an object receiver
   napi_create_uint32(env_, static_cast<uint32_t>(count), &argv[0]);
-  // Idle again: JS queueing more ops during the call makes it active anew.
-  // (The callback stays alive meanwhile: it is held here and by the JS Ring.)
-  if (in_flight_ == 0) SetActive(false);
   napi_status status = napi_make_callback(env_, async_context_, recv, callback, 1, argv, &result);
+  // Idle once the callback has queued nothing more. Looked at after the
+  // call, not before: at queue depth 1 the callback queues the next op, and
+  // the handle and the reference stay as they are instead of being dropped
+  // and taken again for every op.
+  if (in_flight_ == 0) SetActive(false);
   if (status == napi_pending_exception) {
     // The JS completion handler threw: report it as Node reports any
     // exception from a callback ('uncaughtException'), then go on.

@@ -19,7 +19,8 @@ export interface NativeRing {
    * 0, -errno, or MISALIGNED_MEMORY.
    */
   queue(buffer: ArrayBufferView | readonly ArrayBufferView[] | null, position: number | bigint): number;
-  flush(inlineMax: number): void;
+  /** Hands every op queued so far to the engine, inline up to args[QUEUE_ARG_INLINE_MAX] ops in the kernel. */
+  flush(): void;
   close(): void;
   counters(): [submittedInline: number, wakeups: number, batches: number, fixedOps: number, resubmitted: number];
   /** The latency histogram: LATENCY_BUCKETS counts, then the largest and the sum, in ns. */
@@ -84,6 +85,10 @@ export interface Constants {
   readonly QUEUE_ARG_MEMORY_ALIGNMENT: number;
   readonly QUEUE_ARG_RW_FLAGS: number;
   readonly QUEUE_ARG_FILE_INDEX: number;
+  /** 1: queue() hands over every op queued, its own included, once it is queued. */
+  readonly QUEUE_ARG_FLUSH: number;
+  /** The ring's inlineMax (0xffffffff: no limit), written once. */
+  readonly QUEUE_ARG_INLINE_MAX: number;
   /** What queue() returns for a buffer address that is not aligned (positive: not an errno). */
   readonly MISALIGNED_MEMORY: number;
   /** The result of an op the ring dropped before submitting it (cancelled): not an errno. */
@@ -113,7 +118,7 @@ export const binding: Binding = require(addonPath);
 export const {
   OP_READ, OP_WRITE, OP_FSYNC, OP_FDATASYNC, OP_READV, OP_WRITEV, OP_FALLOCATE,
   QUEUE_ARG_CODE, QUEUE_ARG_FD, QUEUE_ARG_LENGTH, QUEUE_ARG_ID, QUEUE_ARG_MEMORY_ALIGNMENT, QUEUE_ARG_RW_FLAGS,
-  QUEUE_ARG_FILE_INDEX, MISALIGNED_MEMORY, DROPPED, LATENCY_BUCKETS, LATENCY_SUB_BITS,
+  QUEUE_ARG_FILE_INDEX, QUEUE_ARG_FLUSH, QUEUE_ARG_INLINE_MAX, MISALIGNED_MEMORY, DROPPED, LATENCY_BUCKETS, LATENCY_SUB_BITS,
 } = binding.constants;
 
 /** The system call each op code stands for, as errors name it. */

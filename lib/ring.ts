@@ -13,8 +13,8 @@ import { abortError, detachedError, ErrnoError, errnoError } from './errors';
 import { credentialsError, misalignedMemoryError, opError, ringClosedError } from './op-errors';
 import {
   DROPPED, MISALIGNED_MEMORY, NativeRing, OP_FDATASYNC, OP_FSYNC, SYSCALLS,
-  QUEUE_ARG_CODE, QUEUE_ARG_FD, QUEUE_ARG_FILE_INDEX, QUEUE_ARG_ID, QUEUE_ARG_LENGTH, QUEUE_ARG_MEMORY_ALIGNMENT,
-  QUEUE_ARG_RW_FLAGS,
+  QUEUE_ARG_CODE, QUEUE_ARG_FD, QUEUE_ARG_FILE_INDEX, QUEUE_ARG_FLUSH, QUEUE_ARG_ID, QUEUE_ARG_INLINE_MAX,
+  QUEUE_ARG_LENGTH, QUEUE_ARG_MEMORY_ALIGNMENT, QUEUE_ARG_RW_FLAGS,
 } from './native';
 import type { Op } from './op';
 import { checkRingOptions, RingOptions } from './ring-options';
@@ -47,7 +47,6 @@ export class Ring {
   #args: Float64Array;
   // The addon holds this only weakly while the ring is idle.
   readonly #onCompleteCallback = (count: number): void => this.#onComplete(count);
-  #inlineMax: number;
   // The request table: a slot per op in the engine, indexed by id.
   #free: Int32Array;
   #freeCount: number;
@@ -60,6 +59,7 @@ export class Ring {
   #waiting = new WaitQueue();
   #flushScheduled = false;
   #pendingCount = 0;         // ops queued since the last hand-over
+  #flushAt: number;          // the count of pending ops that makes #start hand them over
   #submitBatch: number;
   /** Whether failures go to the aio engine's fallbacks (aio-fallback.ts). */
   #aio: boolean;
@@ -78,8 +78,10 @@ export class Ring {
   #syncsIssued = 0;
   readonly #flush = (): void => {
     this.#flushScheduled = false;
+    this.#flushAt = this.#submitBatch;
+    if (this.#pendingCount === 0) return;
     this.#pendingCount = 0;
-    this.#native.flush(this.#inlineMax);
+    this.#native.flush();
   };
 
   constructor(options: RingOptions = {}) {
@@ -98,8 +100,9 @@ export class Ring {
     // that thread a wake-up in the kernel before its completion is posted
     // (docs/benchmarks.md has the figures). On aio it submits reads only,
     // with RWF_NOWAIT (addon/engine_aio.cc).
-    this.#inlineMax = settings.inlineMax ?? 0xffffffff;
+    this.#args[QUEUE_ARG_INLINE_MAX] = settings.inlineMax ?? 0xffffffff;
     this.#submitBatch = settings.submitBatch;
+    this.#flushAt = settings.submitBatch;
     this.#aio = this.engine === 'aio';
     this.#registerFiles = settings.registerFiles && this.engine === 'io_uring';
     const { entries } = this;
@@ -261,7 +264,13 @@ export class Ring {
 
   #start(op: Op, resolve: (value: number) => void, reject: (reason: unknown) => void): void {
     const id = this.#free[--this.#freeCount];
-    const status = this.#queue(op, id);
+    // Hand over every submitBatch ops rather than only at the end of the
+    // tick: at depth, a whole batch of completions is settled in one tick, and
+    // waiting for its end kept the device idle (docs/benchmarks.md). The
+    // addon hands them over as it queues this op (QUEUE_ARG_FLUSH), in the
+    // same call.
+    const flush = this.#pendingCount + 1 >= this.#flushAt;
+    const status = this.#queue(op, id, flush);
     if (status !== 0) {
       this.#free[this.#freeCount++] = id;
       this.#errors++;
@@ -284,21 +293,24 @@ export class Ring {
     // engine is asked to cancel it. Either way it settles when its
     // completion comes, so its memory stays referenced until then.
     if (op.signal !== undefined) this.#aborts.addStarted(op.signal, id);
-    // Hand over every submitBatch ops rather than only at the end of the
-    // tick: at depth, a whole batch of completions is settled in one tick, and
-    // waiting for its end kept the device idle (docs/benchmarks.md).
-    if (++this.#pendingCount >= this.#submitBatch) {
+    if (flush) {
       this.#pendingCount = 0;
-      this.#native.flush(this.#inlineMax);
-    }
-    if (!this.#flushScheduled) {
+      this.#flushAt = this.#submitBatch;
+    } else if (++this.#pendingCount === 1 && !this.#flushScheduled) {
+      // The rest go at the end of the tick. Nothing is scheduled while
+      // nothing waits: at queue depth 1 every op goes at once, and a
+      // process.nextTick per op cost a fifth of its user-space instructions.
       this.#flushScheduled = true;
       process.nextTick(this.#flush);
     }
   }
 
-  /** Hands `op` to the addon as request `id`: its fields in #args, then one call. 0, -errno or MISALIGNED_MEMORY. */
-  #queue(op: Op, id: number): number {
+  /**
+   * Hands `op` to the addon as request `id`: its fields in #args, then one
+   * call; with `flush`, every op queued is handed to the engine after it.
+   * 0, -errno or MISALIGNED_MEMORY (then nothing is handed over).
+   */
+  #queue(op: Op, id: number, flush: boolean): number {
     const args = this.#args;
     args[QUEUE_ARG_CODE] = op.code;
     args[QUEUE_ARG_FD] = op.fd;
@@ -307,6 +319,7 @@ export class Ring {
     args[QUEUE_ARG_MEMORY_ALIGNMENT] = op.memoryAlignment;
     args[QUEUE_ARG_RW_FLAGS] = op.rwFlags;
     args[QUEUE_ARG_FILE_INDEX] = op.target.fileIndex;
+    args[QUEUE_ARG_FLUSH] = flush ? 1 : 0;
     return this.#native.queue(op.buffer, op.position);
   }
 
@@ -315,7 +328,7 @@ export class Ring {
     // The first op queued from here on (by a caller's callback) is handed
     // over at once, with those already pending: at depth the device is idle
     // until a re-issued read reaches it (docs/benchmarks.md).
-    if (this.#pendingCount < this.#submitBatch - 1) this.#pendingCount = this.#submitBatch - 1;
+    this.#flushAt = this.#pendingCount + 1;
     const results = this.#results;
     for (let i = 0; i < count; i++) {
       const id = results[2 * i];
