@@ -93,9 +93,11 @@ class Engine {
   // The JS thread's submission, where CanSubmitInline(): it must not block.
   // May take only a prefix of `ops` (the rest go to the submission thread),
   // and may take ops that it then hands back through TakeRetries() because
-  // they could not complete without blocking. Called with the submission
-  // side held.
-  virtual int SubmitInline(const Op* ops, int count, std::vector<Completion>* failed) {
+  // they could not complete without blocking. `depth`: the ops the ring will
+  // have in the kernel once these are in. Called with the submission side
+  // held.
+  virtual int SubmitInline(const Op* ops, int count, unsigned depth, std::vector<Completion>* failed) {
+    (void)depth;
     return Submit(ops, count, failed);
   }
 

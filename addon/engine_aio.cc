@@ -91,7 +91,7 @@ class AioEngine final : public Engine {
   std::string Features() const override { return user_ring_ ? "user_ring" : ""; }
 
   // The leading reads only, each with RWF_NOWAIT.
-  int SubmitInline(const Op* ops, int count, std::vector<Completion>* failed) override {
+  int SubmitInline(const Op* ops, int count, unsigned, std::vector<Completion>* failed) override {
     int reads = 0;
     while (reads < count && ops[reads].code == kOpRead) reads++;
     return reads == 0 ? 0 : SubmitOps(ops, reads, failed, true);

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <linux/magic.h>
 #include <liburing.h>
+#include <sched.h>
 #include <sys/eventfd.h>
 #include <sys/resource.h>
 #include <sys/uio.h>
@@ -73,6 +74,8 @@ class UringEngine final : public Engine {
     }
     io_uring_free_probe(probe);
     if (!complete) return -ENOSYS;
+    cpu_set_t cpus;
+    if (sched_getaffinity(0, sizeof(cpus), &cpus) == 0) cpus_ = CPU_COUNT(&cpus);
     completion_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (completion_fd_ < 0) return -errno;
     ret = io_uring_register_eventfd(&ring_, completion_fd_);
@@ -194,16 +197,24 @@ class UringEngine final : public Engine {
   // most kSyncReadMax bytes on a registered tmpfs file is done here, with
   // preadv2(2), and its completion handed out by the next Reap(). The
   // completion descriptor is signalled so that the ring's poll reaps it.
-  // Stops at the first op that finds the SQ full (the rest go to the
-  // submission thread). An inline read is complete when this returns, so a
-  // later Cancel() finds nothing in the kernel to cancel.
-  int SubmitInline(const Op* ops, int count, std::vector<Completion>*) override {
+  // Beyond kSyncShareDepth ops in the kernel, and where the process may run
+  // on more than one CPU, only the first such read of a hand-over is done
+  // here: the others go to io_uring, whose io-wq workers read them on
+  // another CPU meanwhile (docs/benchmarks.md: at depth 32 and more, the
+  // two CPUs beat the JS thread alone; at 16 and less, the wake-ups of a
+  // worker cost more than they give). Stops at the first op that finds the
+  // SQ full (the rest go to the submission thread). An inline read is
+  // complete when this returns, so a later Cancel() finds nothing in the
+  // kernel to cancel.
+  int SubmitInline(const Op* ops, int count, unsigned depth, std::vector<Completion>*) override {
     int taken = 0;
     bool done_inline = false;
+    const bool share = depth > kSyncShareDepth && cpus_ > 1;
     for (; taken < count; taken++) {
       const Op& op = ops[taken];
       if (op.code == kOpRead && op.len <= kSyncReadMax && op.file_index >= 0 &&
-          op.file_index < static_cast<int>(sync_read_.size()) && sync_read_[op.file_index]) {
+          op.file_index < static_cast<int>(sync_read_.size()) && sync_read_[op.file_index] &&
+          !(share && done_inline)) {
         iovec iov = {op.addr, op.len};
         ssize_t ret;
         do {
@@ -330,6 +341,8 @@ class UringEngine final : public Engine {
   // The largest tmpfs read done on the JS thread: it bounds how long one
   // read holds the thread; larger reads go to the ring as before.
   static constexpr uint32_t kSyncReadMax = 64 * 1024;
+  // The depth beyond which tmpfs reads are shared with io-wq (SubmitInline).
+  static constexpr unsigned kSyncShareDepth = 16;
   static constexpr unsigned kFileSlots = 1024;
 
   io_uring ring_;
@@ -338,6 +351,7 @@ class UringEngine final : public Engine {
   std::vector<bool> file_slots_;    // JS thread: which fixed-file slots hold a file
   int next_file_slot_ = 0;          // no free file slot below this one
   std::vector<bool> sync_read_;     // JS thread: per file slot, whether its small reads are done inline
+  int cpus_ = 1;                    // the CPUs this process may run on, at Init
   std::vector<Completion> sync_done_;  // JS thread: reads done inline, not yet reaped
   size_t sync_head_ = 0;               // the first of sync_done_ not yet handed out
   unsigned features_ = 0;

@@ -257,8 +257,8 @@ void Ring::Flush(unsigned inline_max) {
     std::unique_lock<std::mutex> lock(sq_mu_, std::try_to_lock);
     if (lock.owns_lock()) {
       // Counted before the kernel can complete them (see ThreadMain).
-      in_kernel_.fetch_add(count);
-      taken = engine_->SubmitInline(pending_.data(), count, &failed);
+      unsigned depth = static_cast<unsigned>(in_kernel_.fetch_add(count) + count);
+      taken = engine_->SubmitInline(pending_.data(), count, depth, &failed);
       lock.unlock();
       in_kernel_.fetch_sub(count - taken + static_cast<int>(failed.size()));
     }

@@ -102,12 +102,15 @@ forEachEngine('reads of a tmpfs file', ({ ring }) => {
 });
 
 /**
- * A child that reads `count` blocks of `size` bytes one at a time from
- * `file` on an io_uring ring, checks each block's bytes, reads at the end
- * of the file (0 bytes), and prints "ok"; run under strace -c, which writes
- * its counts of preadv2 and io_uring_enter to `summary`.
+ * A child that reads `count` blocks of `size` bytes from `file` on an
+ * io_uring ring, `depth` at a time (one at a time by default), checks each
+ * block's bytes, reads at the end of the file (0 bytes), and prints "ok";
+ * run under strace -c, which writes its counts of preadv2 and
+ * io_uring_enter to `summary`. With `oneCpu`, the child runs under taskset
+ * on CPU 0 alone.
  */
-async function readsUnderStrace(file: string, size: number, count: number): Promise<{ preadv2: number; enter: number }> {
+async function readsUnderStrace(file: string, size: number, count: number, depth = 1, oneCpu = false):
+  Promise<{ preadv2: number; enter: number }> {
   const summary = path.join(os.tmpdir(), `odirect-test-${process.pid}-${Date.now()}-strace`);
   const script = `
     const od = require(${JSON.stringify(ENTRY)});
@@ -115,15 +118,19 @@ async function readsUnderStrace(file: string, size: number, count: number): Prom
       const ring = new od.Ring({ engine: 'io_uring', entries: 64 });
       const file = await od.open(${JSON.stringify(file)}, 'r', { ring });
       const blocks = Math.floor(${FILE_BLOCKS * BLOCK} / ${size});
-      for (let i = 0; i < ${count}; i++) {
-        const position = (i % blocks) * ${size};
+      let next = 0;
+      const worker = async () => {
         const buffer = od.allocAligned(${size});
-        const n = await file.readAt(buffer, position);
-        for (let at = 0; at < n; at += 8) {
-          if (buffer.readBigUInt64LE(at) !== BigInt(position + at) + 41n) throw new Error('bad bytes at ' + (position + at));
+        while (next < ${count}) {
+          const position = (next++ % blocks) * ${size};
+          const n = await file.readAt(buffer, position);
+          for (let at = 0; at < n; at += 8) {
+            if (buffer.readBigUInt64LE(at) !== BigInt(position + at) + 41n) throw new Error('bad bytes at ' + (position + at));
+          }
+          if (n !== ${size}) throw new Error('read ' + n + ' bytes at ' + position);
         }
-        if (n !== ${size}) throw new Error('read ' + n + ' bytes at ' + position);
-      }
+      };
+      await Promise.all(Array.from({ length: ${depth} }, worker));
       const past = await file.readAt(od.allocAligned(${size}), ${FILE_BLOCKS * BLOCK});
       if (past !== 0) throw new Error('read ' + past + ' bytes past the end');
       await file.close();
@@ -136,8 +143,10 @@ async function readsUnderStrace(file: string, size: number, count: number): Prom
   const env = { ...process.env, UV_USE_IO_URING: '0' };
   const outcome = await runNode(`
     const { spawnSync } = require('child_process');
-    const result = spawnSync('strace', ['-f', '-c', '-o', ${JSON.stringify(summary)}, '-e', 'trace=preadv2,io_uring_enter',
-      process.execPath, '-e', ${JSON.stringify(script)}], { stdio: 'inherit' });
+    const command = ['strace', '-f', '-c', '-o', ${JSON.stringify(summary)}, '-e', 'trace=preadv2,io_uring_enter',
+      process.execPath, '-e', ${JSON.stringify(script)}];
+    if (${oneCpu}) command.unshift('taskset', '-c', '0');
+    const result = spawnSync(command[0], command.slice(1), { stdio: 'inherit' });
     process.exit(result.status ?? 1);
   `, { env, timeoutMs: CHILD_HANG_GUARD_MS });
   try {
@@ -174,6 +183,21 @@ describe('io_uring: which system call reads a block (strace)', function () {
       expect(counts.preadv2, `${size}-byte reads: ${JSON.stringify(counts)}`).to.be.at.least(COUNT + 1);
       expect(counts.enter, `${size}-byte reads: ${JSON.stringify(counts)}`).to.be.below(COUNT / 4);
     }
+  });
+
+  it('a tmpfs file, 64 reads in flight: the JS thread reads the first of each hand-over, io_uring the others', async function () {
+    if (os.availableParallelism() < 2) skipBecause(this, 'needs two CPUs: on one, every small tmpfs read is done inline');
+    const counts = await readsUnderStrace(shmFile, BLOCK, 20 * COUNT, 64);
+    expect(counts.enter, JSON.stringify(counts)).to.be.above(COUNT / 4);
+    expect(counts.preadv2, JSON.stringify(counts)).to.be.above(COUNT / 4);
+    expect(counts.preadv2, JSON.stringify(counts)).to.be.below(20 * COUNT);
+  });
+
+  it('a tmpfs file, 64 reads in flight, a process on one CPU: every read by preadv2 on the JS thread', async function () {
+    if (!runTool('taskset', ['-V']).ok) skipBecause(this, 'needs taskset (Debian: util-linux)');
+    const counts = await readsUnderStrace(shmFile, BLOCK, 20 * COUNT, 64, true);
+    expect(counts.preadv2, JSON.stringify(counts)).to.be.at.least(20 * COUNT + 1);
+    expect(counts.enter, JSON.stringify(counts)).to.be.below(COUNT / 4);
   });
 
   it('a tmpfs file: reads larger than 64 KiB go to the ring', async () => {
