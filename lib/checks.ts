@@ -110,9 +110,12 @@ export function checkSignal(signal: unknown, name = 'options.signal'): AbortSign
   return signal;
 }
 
+// What no options mean: one object, read by every op that has none.
+const NO_OPTIONS: IoOptions = Object.freeze({});
+
 /** The third argument of readAt/writeAt: a length, an options object, or nothing. `write`: a write's. */
 export function checkIoOptions(options: unknown, write = false): IoOptions {
-  if (options === undefined || options === null) return {};
+  if (options === undefined || options === null) return NO_OPTIONS;
   if (typeof options === 'number') return { length: options };
   if (typeof options !== 'object') throw invalidArgType('options', 'of type object or number', options);
   const { dsync, atomic } = options as IoOptions;
