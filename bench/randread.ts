@@ -1,6 +1,7 @@
 // Random reads at a fixed queue depth on a pre-written file: odirect (one or
-// more rings), Node's fs.promises on an O_DIRECT descriptor, fio, and the C
-// floor of odirect's own path (bench/floor.c, built here with cc), in
+// more rings), Node's fs.promises on an O_DIRECT descriptor, fio, the C floor
+// of odirect's own path (bench/floor.c, built here with cc) and its Node
+// floor (bench/node-floor.c: the least any Node.js library pays on it), in
 // interleaved rounds (A B C A B C ...), so that the noise of a shared machine
 // falls on every contender alike. Reports each round, the median IOPS and CPU
 // per op of each contender, the event loop's delay (p99) during each
@@ -44,9 +45,10 @@ const HELP = `Usage: node build/bench/randread.js [options]
   --inline-max LIST    new Ring({ inlineMax }) for each value
   --entries N          new Ring({ entries }) (default: the library's)
   --fio-engine LIST    fio ioengines: io_uring (default), libaio, io_uring-fixed (fixedbufs + registerfiles), none
-  --floor LIST         the C floor (bench/floor.c, built with cc -luring): epoll (default: odirect's path,
+  --floor LIST         the floors (built with cc -luring): epoll (bench/floor.c: odirect's path in C,
                        an eventfd registered with the ring, epoll_wait, reap, resubmit),
-                       wait (io_uring_submit_and_wait), none
+                       wait (bench/floor.c: io_uring_submit_and_wait), node (bench/node-floor.c: the same
+                       path as a minimal Node-API addon, a Promise per read), none (default: epoll,node)
   --threads N          odirect in N worker threads, each with its own Ring and --iodepth reads in flight,
                        against fio --numjobs=N and N floor processes (default 1: the main thread;
                        with N > 1, fs.promises is left out, and default or pool mean a new auto Ring
@@ -145,7 +147,9 @@ function parseOptions(argv: string[]): Options {
   }
   const floors = listOf(values.floor);
   for (const floor of floors) {
-    if (!['epoll', 'wait', 'none'].includes(floor)) throw new Error(`--floor: '${floor}' is not one of epoll, wait, none`);
+    if (!['epoll', 'wait', 'node', 'none'].includes(floor)) {
+      throw new Error(`--floor: '${floor}' is not one of epoll, wait, node, none`);
+    }
   }
   const threads = parsePositive(values.threads!, 'threads');
   const options: Options = {
@@ -160,7 +164,7 @@ function parseOptions(argv: string[]): Options {
     rings,
     entries: values.entries === undefined ? undefined : parsePositive(values.entries, 'entries'),
     fioEngines: fioEngines.includes('none') ? [] : fioEngines.length > 0 ? fioEngines : ['io_uring'],
-    floors: floors.includes('none') ? [] : floors.length > 0 ? floors : ['epoll'],
+    floors: floors.includes('none') ? [] : floors.length > 0 ? floors : ['epoll', 'node'],
     threads,
     fs: values['no-fs'] !== true && threads === 1,
     json: values.json === true,
@@ -191,7 +195,7 @@ interface Sample extends TurnSample {
 
 interface Contender {
   label: string;
-  kind: 'odirect' | 'fs.promises' | 'fio' | 'floor';
+  kind: 'odirect' | 'fs.promises' | 'fio' | 'floor' | 'node-floor';
   /** One timed turn of `seconds`, with round `round`'s offsets. */
   run(round: number, seconds: number): Promise<Sample>;
   close(): Promise<void>;
@@ -507,6 +511,68 @@ function floorContender(options: Options, binary: string, mode: string): Contend
   };
 }
 
+// ------------------------------------------------------------- Node floor
+
+/**
+ * bench/node-floor.c, compiled against Node's own headers into a temporary
+ * directory (removed at exit), or why it could not be.
+ */
+function buildNodeFloor(): { addon: string } | { error: string } {
+  const source = path.join(__dirname, '..', '..', 'bench', 'node-floor.c');
+  const includes = [path.join(path.dirname(process.execPath), '..', 'include', 'node'),
+    ...(process.env.npm_config_nodedir !== undefined ? [path.join(process.env.npm_config_nodedir, 'include', 'node')] : [])];
+  const include = includes.find((dir) => fs.existsSync(path.join(dir, 'node_api.h')));
+  if (include === undefined) return { error: `no node_api.h in ${includes.join(' or ')}` };
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'odirect-node-floor-'));
+  process.on('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
+  const addon = path.join(dir, 'node-floor.node');
+  try {
+    execFileSync('cc', ['-O2', '-shared', '-fPIC', `-I${include}`, '-o', addon, source, '-luring'],
+      { stdio: ['ignore', 'ignore', 'pipe'] });
+  } catch (error) {
+    const stderr = (error as { stderr?: Buffer }).stderr?.toString().trim();
+    return { error: stderr !== undefined && stderr !== '' ? stderr : (error as Error).message };
+  }
+  return { addon };
+}
+
+interface NodeFloor {
+  open(path: string, entries: number): number;
+  read(buffer: Buffer, offset: number): Promise<number>;
+  close(): void;
+}
+
+/**
+ * The Node floor: the JS contenders' workers, each awaiting a Promise that
+ * bench/node-floor.c makes per read and settles from the event loop.
+ */
+function nodeFloorContender(options: Options, buffers: Buffer[], addon: string): Contender {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const floor = require(addon) as NodeFloor;
+  const opened = floor.open(options.file, Math.max(options.iodepth, 1));
+  if (opened < 0) throw new Error(`bench/node-floor.c could not open ${options.file}: errno ${-opened}`);
+  const bs = options.bs;
+  const worker: Worker = async (buffer, nextOffset, turn) => {
+    let ops = 0;
+    while (turn.running) {
+      const offset = nextOffset();
+      const bytes = await floor.read(buffer, offset);
+      if (bytes !== bs) throw shortRead(bytes, bs, offset);
+      ops++;
+    }
+    return ops;
+  };
+  const label = 'Node floor';
+  return {
+    label,
+    kind: 'node-floor',
+    async run(round, seconds) {
+      return turnSample(label, round, await timedTurn(options, buffers, round, seconds, worker));
+    },
+    close: async () => floor.close(),
+  };
+}
+
 // ------------------------------------------------------------------ report
 
 interface Report {
@@ -583,10 +649,20 @@ async function main(): Promise<void> {
   const fioContenders = fio === null ? [] : options.fioEngines.map((engine) => fioContender(options, engine));
   contenders.push(...fioContenders);
   const floorContenders: Contender[] = [];
-  if (options.floors.length > 0) {
+  const cFloors = options.floors.filter((mode) => mode !== 'node');
+  if (cFloors.length > 0) {
     const built = buildFloor();
     if ('error' in built) log(`bench/floor.c could not be built (cc, liburing-dev): no floor figures\n${built.error}`);
-    else floorContenders.push(...options.floors.map((mode) => floorContender(options, built.binary, mode)));
+    else floorContenders.push(...cFloors.map((mode) => floorContender(options, built.binary, mode)));
+  }
+  if (options.floors.includes('node')) {
+    if (options.threads > 1) {
+      log('--threads: no Node floor (bench/node-floor.c has one ring per process)');
+    } else {
+      const built = buildNodeFloor();
+      if ('error' in built) log(`bench/node-floor.c could not be built (cc, liburing-dev, Node's headers): no Node floor\n${built.error}`);
+      else floorContenders.push(nodeFloorContender(options, buffers, built.addon));
+    }
   }
   contenders.push(...floorContenders);
 
@@ -597,7 +673,9 @@ async function main(): Promise<void> {
   if (options.warmup > 0) {
     log(`warm-up: ${options.warmup} s per JS contender`);
     for (const contender of contenders) {
-      if (contender.kind === 'odirect' || contender.kind === 'fs.promises') await contender.run(-1, options.warmup);
+      if (contender.kind === 'odirect' || contender.kind === 'fs.promises' || contender.kind === 'node-floor') {
+        await contender.run(-1, options.warmup);
+      }
     }
   }
 
