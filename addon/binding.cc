@@ -31,6 +31,7 @@ Napi::Object Constants(Napi::Env env) {
   set("QUEUE_ARG_MEMORY_ALIGNMENT", kArgMemoryAlignment);
   set("QUEUE_ARG_RW_FLAGS", kArgRwFlags);
   set("QUEUE_ARG_FILE_INDEX", kArgFileIndex);
+  set("QUEUE_ARG_SYNC_FILE", kArgSyncFile);
   set("QUEUE_ARG_FLUSH", kArgFlush);
   set("QUEUE_ARG_INLINE_MAX", kArgInlineMax);
   set("MISALIGNED_MEMORY", kMisalignedMemory);

@@ -53,6 +53,7 @@ struct Op {
   int rw_flags;     // RWF_* for reads and writes (RWF_DSYNC...); kOpFallocate: the mode
   int buf_index;    // kOpRead/kOpWrite: the registered buffer holding addr, or -1
   int file_index;   // the slot where fd is registered with the engine, or -1
+  bool sync_file;   // the file's direct I/O completes in the caller, from memory (tmpfs)
   uint64_t extent;  // kOpFallocate: the length in bytes
 };
 
@@ -164,6 +165,9 @@ class Engine {
     return -EOPNOTSUPP;
   }
 };
+
+// The CPUs this process may run on (sched_getaffinity), at least 1.
+int UsableCpus();
 
 struct EngineOptions {
   unsigned entries = 256;         // ops the JS side may have in the kernel at once

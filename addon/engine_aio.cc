@@ -90,7 +90,13 @@ class AioEngine final : public Engine {
   int CompletionFd() const override { return completion_fd_; }
   std::string Features() const override { return user_ring_ ? "user_ring" : ""; }
 
-  // The leading reads only, each with RWF_NOWAIT.
+  // The leading reads only, each with RWF_NOWAIT; but a read of a file whose
+  // direct I/O completes in the caller (op.sync_file: tmpfs, which refuses
+  // RWF_NOWAIT with EOPNOTSUPP) goes without it, and io_submit(2) reads it
+  // from memory before it returns, instead of the submission thread.
+  // They are not shared with the submission thread at depth, as io_uring's
+  // are with io-wq (kSyncShareDepth): /dev/shm at QD 64, 3 rounds against
+  // fio libaio, 0.91x either way, at 4.8 against 2.7 us of CPU per read.
   int SubmitInline(const Op* ops, int count, unsigned, std::vector<Completion>* failed) override {
     int reads = 0;
     while (reads < count && ops[reads].code == kOpRead) reads++;
@@ -122,7 +128,7 @@ class AioEngine final : public Engine {
     for (int i = 0; i < count; i++) {
       iocb* cb = &iocbs_[ops[i].id];
       Prepare(cb, ops[i]);
-      if (nowait) {
+      if (nowait && !ops[i].sync_file) {
         cb->aio_rw_flags |= RWF_NOWAIT;
         nowait_[ops[i].id] = 1;
         saved_[ops[i].id] = ops[i];
@@ -145,7 +151,7 @@ class AioEngine final : public Engine {
       // RWF_NOWAIT read refused (a kernel or file without it) goes to the
       // submission thread instead, whose answer is the one that counts.
       uint32_t id = static_cast<uint32_t>(pointers_[done]->aio_data);
-      if (nowait) {
+      if (nowait && nowait_[id]) {
         nowait_[id] = 0;
         retries_.push_back(saved_[id]);
       } else {

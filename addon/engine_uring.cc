@@ -7,13 +7,10 @@
 #ifdef ODIRECT_HAVE_LIBURING
 
 #include <errno.h>
-#include <linux/magic.h>
 #include <liburing.h>
-#include <sched.h>
 #include <sys/eventfd.h>
 #include <sys/resource.h>
 #include <sys/uio.h>
-#include <sys/vfs.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -74,8 +71,7 @@ class UringEngine final : public Engine {
     }
     io_uring_free_probe(probe);
     if (!complete) return -ENOSYS;
-    cpu_set_t cpus;
-    if (sched_getaffinity(0, sizeof(cpus), &cpus) == 0) cpus_ = CPU_COUNT(&cpus);
+    cpus_ = UsableCpus();
     completion_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (completion_fd_ < 0) return -errno;
     ret = io_uring_register_eventfd(&ring_, completion_fd_);
@@ -155,13 +151,6 @@ class UringEngine final : public Engine {
     if (ret < 0) return ret;
     file_slots_[index] = true;
     next_file_slot_ = index + 1;
-    // tmpfs has no non-blocking direct I/O (RWF_NOWAIT on an O_DIRECT tmpfs
-    // file: EOPNOTSUPP), so io_uring hands every read of it to an io-wq
-    // worker, and the JS thread pays a cross-thread wake-up per read. Its
-    // small reads are done on the JS thread instead (SubmitInline).
-    if (sync_read_.size() < file_slots_.size()) sync_read_.resize(file_slots_.size(), false);
-    struct statfs fs;
-    sync_read_[index] = fstatfs(fd, &fs) == 0 && fs.f_type == TMPFS_MAGIC;
     return index;
   }
 
@@ -172,7 +161,6 @@ class UringEngine final : public Engine {
     int ret = io_uring_register_files_update(&ring_, static_cast<unsigned>(index), &cleared, 1);
     if (ret < 0) return ret;
     file_slots_[index] = false;
-    if (index < static_cast<int>(sync_read_.size())) sync_read_[index] = false;
     if (index < next_file_slot_) next_file_slot_ = index;
     return 0;
   }
@@ -194,8 +182,12 @@ class UringEngine final : public Engine {
   }
 
   // The JS thread's submission: as Submit(), except that a plain read of at
-  // most kSyncReadMax bytes on a registered tmpfs file is done here, with
-  // preadv2(2), and its completion handed out by the next Reap(). The
+  // most kSyncReadMax bytes of a file whose direct I/O completes in the
+  // caller (op.sync_file: tmpfs) is done here, with preadv2(2), and its
+  // completion handed out by the next Reap(). tmpfs has no non-blocking
+  // direct I/O (RWF_NOWAIT: EOPNOTSUPP), so io_uring would hand every such
+  // read to an io-wq worker, and the JS thread pay a cross-thread wake-up
+  // per read. The
   // completion descriptor is signalled so that the ring's poll reaps it.
   // Beyond kSyncShareDepth ops in the kernel, and where the process may run
   // on more than one CPU, only the first such read of a hand-over is done
@@ -212,9 +204,7 @@ class UringEngine final : public Engine {
     const bool share = depth > kSyncShareDepth && cpus_ > 1;
     for (; taken < count; taken++) {
       const Op& op = ops[taken];
-      if (op.code == kOpRead && op.len <= kSyncReadMax && op.file_index >= 0 &&
-          op.file_index < static_cast<int>(sync_read_.size()) && sync_read_[op.file_index] &&
-          !(share && done_inline)) {
+      if (op.code == kOpRead && op.sync_file && op.len <= kSyncReadMax && !(share && done_inline)) {
         iovec iov = {op.addr, op.len};
         ssize_t ret;
         do {
@@ -341,7 +331,7 @@ class UringEngine final : public Engine {
   // The largest tmpfs read done on the JS thread: it bounds how long one
   // read holds the thread; larger reads go to the ring as before.
   static constexpr uint32_t kSyncReadMax = 64 * 1024;
-  // The depth beyond which tmpfs reads are shared with io-wq (SubmitInline).
+  // The depth beyond which such reads are shared with io-wq (SubmitInline).
   static constexpr unsigned kSyncShareDepth = 16;
   static constexpr unsigned kFileSlots = 1024;
 
@@ -350,7 +340,6 @@ class UringEngine final : public Engine {
   std::vector<bool> buffer_slots_;  // JS thread: which fixed-buffer slots hold a pool
   std::vector<bool> file_slots_;    // JS thread: which fixed-file slots hold a file
   int next_file_slot_ = 0;          // no free file slot below this one
-  std::vector<bool> sync_read_;     // JS thread: per file slot, whether its small reads are done inline
   int cpus_ = 1;                    // the CPUs this process may run on, at Init
   std::vector<Completion> sync_done_;  // JS thread: reads done inline, not yet reaped
   size_t sync_head_ = 0;               // the first of sync_done_ not yet handed out

@@ -132,6 +132,7 @@ class RingWrap : public Napi::ObjectWrap<RingWrap> {
     op.rw_flags = static_cast<int>(args[kArgRwFlags]);
     // A slot registerFile() returned for op.fd (the kernel checks the range).
     op.file_index = args[kArgFileIndex] >= 0 ? static_cast<int>(args[kArgFileIndex]) : -1;
+    op.sync_file = args[kArgSyncFile] != 0;
     op.addr = nullptr;
     op.len = 0;
     op.buf_index = -1;

@@ -10,7 +10,9 @@ namespace odirect {
 
 // The fields of the next op, written by JS into NativeRing.args (a
 // Float64Array: a fallocate's length takes more than 32 bits) before it
-// calls queue(): one call with two arguments per op. kArgFlush (1: hand
+// calls queue(): one call with two arguments per op. kArgSyncFile is 1 for
+// a file whose direct I/O completes in the caller, from memory (tmpfs: its
+// small reads are done on the JS thread, lib/file.ts). kArgFlush (1: hand
 // over every op queued so far, this one included, once it is queued) saves
 // a second call when an op goes to the kernel at once; kArgInlineMax is the
 // ring's inlineMax, written once, which flush() and queue() pass to
@@ -23,6 +25,7 @@ enum QueueArg : int {
   kArgMemoryAlignment,
   kArgRwFlags,
   kArgFileIndex,
+  kArgSyncFile,
   kArgFlush,
   kArgInlineMax,
   kArgCount

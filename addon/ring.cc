@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <sys/fsuid.h>
 #include <unistd.h>
 #include <time.h>
@@ -23,6 +24,12 @@ uint64_t NowNs() {
   return static_cast<uint64_t>(now.tv_sec) * 1000000000u + static_cast<uint64_t>(now.tv_nsec);
 }
 }  // namespace
+
+int UsableCpus() {
+  cpu_set_t cpus;
+  if (sched_getaffinity(0, sizeof(cpus), &cpus) != 0) return 1;
+  return std::max(1, CPU_COUNT(&cpus));
+}
 
 int Ring::LatencyBucket(uint64_t ns) {
   // Below 2^kLatencySubBits a bucket per value; above, each power of two is

@@ -217,6 +217,7 @@ export class DirectFile {
     this.alignmentSource = alignmentSource;
     this.ring = ring;
     this.#fileIndex = ring.registerFile(fd);
+    this.syncFile = direct && atomic.filesystem === 'tmpfs';
     this.#syncs = new SyncGroup({
       path,
       opStarted: () => this.opStarted(),
@@ -236,6 +237,9 @@ export class DirectFile {
 
   /** @internal The ring's fixed-file slot for the descriptor, or -1. */
   get fileIndex(): number { return this.#fileIndex; }
+
+  /** @internal OpTarget.syncFile: a tmpfs file opened for direct I/O. */
+  readonly syncFile: boolean;
 
   /** Whether close() has been called. */
   get closed(): boolean { return this.#closing !== null; }
@@ -591,6 +595,7 @@ export class DirectFile {
 class Descriptor implements OpTarget {
   readonly path = undefined;
   readonly fileIndex = -1;
+  readonly syncFile = false;
   readonly direct = undefined;  // unknown: the caller chose the flags
   constructor(readonly fd: number) {}
   opStarted(): void {}

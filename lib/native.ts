@@ -85,6 +85,8 @@ export interface Constants {
   readonly QUEUE_ARG_MEMORY_ALIGNMENT: number;
   readonly QUEUE_ARG_RW_FLAGS: number;
   readonly QUEUE_ARG_FILE_INDEX: number;
+  /** 1: the op's file does direct I/O in the caller, from memory (tmpfs; OpTarget.syncFile). */
+  readonly QUEUE_ARG_SYNC_FILE: number;
   /** 1: queue() hands over every op queued, its own included, once it is queued. */
   readonly QUEUE_ARG_FLUSH: number;
   /** The ring's inlineMax (0xffffffff: no limit), written once. */
@@ -118,7 +120,7 @@ export const binding: Binding = require(addonPath);
 export const {
   OP_READ, OP_WRITE, OP_FSYNC, OP_FDATASYNC, OP_READV, OP_WRITEV, OP_FALLOCATE,
   QUEUE_ARG_CODE, QUEUE_ARG_FD, QUEUE_ARG_LENGTH, QUEUE_ARG_ID, QUEUE_ARG_MEMORY_ALIGNMENT, QUEUE_ARG_RW_FLAGS,
-  QUEUE_ARG_FILE_INDEX, QUEUE_ARG_FLUSH, QUEUE_ARG_INLINE_MAX, MISALIGNED_MEMORY, DROPPED, LATENCY_BUCKETS, LATENCY_SUB_BITS,
+  QUEUE_ARG_FILE_INDEX, QUEUE_ARG_SYNC_FILE, QUEUE_ARG_FLUSH, QUEUE_ARG_INLINE_MAX, MISALIGNED_MEMORY, DROPPED, LATENCY_BUCKETS, LATENCY_SUB_BITS,
 } = binding.constants;
 
 /** The system call each op code stands for, as errors name it. */

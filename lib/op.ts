@@ -9,6 +9,13 @@ export interface OpTarget {
   readonly direct: boolean | undefined;
   /** The slot registerFile() gave this target's descriptor, or -1. */
   readonly fileIndex: number;
+  /**
+   * Whether the file does direct I/O in the caller, from memory (a tmpfs
+   * file opened O_DIRECT): the engines read it on the JS thread, where
+   * io_uring would hand each read to a worker and Linux AIO refuse
+   * RWF_NOWAIT. False where unknown (a caller's descriptor).
+   */
+  readonly syncFile: boolean;
   /** Called when an op of this target is handed to the ring and when it settles. */
   opStarted(): void;
   opSettled(): void;

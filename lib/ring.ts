@@ -13,7 +13,7 @@ import { abortError, detachedError, ErrnoError, errnoError } from './errors';
 import { credentialsError, misalignedMemoryError, opError, ringClosedError } from './op-errors';
 import {
   DROPPED, MISALIGNED_MEMORY, NativeRing, OP_FDATASYNC, OP_FSYNC, SYSCALLS,
-  QUEUE_ARG_CODE, QUEUE_ARG_FD, QUEUE_ARG_FILE_INDEX, QUEUE_ARG_FLUSH, QUEUE_ARG_ID, QUEUE_ARG_INLINE_MAX,
+  QUEUE_ARG_CODE, QUEUE_ARG_FD, QUEUE_ARG_FILE_INDEX, QUEUE_ARG_FLUSH, QUEUE_ARG_SYNC_FILE, QUEUE_ARG_ID, QUEUE_ARG_INLINE_MAX,
   QUEUE_ARG_LENGTH, QUEUE_ARG_MEMORY_ALIGNMENT, QUEUE_ARG_RW_FLAGS,
 } from './native';
 import type { Op } from './op';
@@ -319,6 +319,7 @@ export class Ring {
     args[QUEUE_ARG_MEMORY_ALIGNMENT] = op.memoryAlignment;
     args[QUEUE_ARG_RW_FLAGS] = op.rwFlags;
     args[QUEUE_ARG_FILE_INDEX] = op.target.fileIndex;
+    args[QUEUE_ARG_SYNC_FILE] = op.target.syncFile ? 1 : 0;
     args[QUEUE_ARG_FLUSH] = flush ? 1 : 0;
     return this.#native.queue(op.buffer, op.position);
   }

@@ -1,7 +1,10 @@
-// Reads of a file on tmpfs (/dev/shm): on io_uring, a read of at most 64 KiB
-// on a registered tmpfs file is done on the JS thread with preadv2(2) rather
-// than handed to the kernel's io-wq workers. The oracle is strace, outside
-// the library: which system calls a child process made for its reads.
+// Reads of a file on tmpfs (/dev/shm), whose direct I/O completes in the
+// caller: on io_uring, a read of at most 64 KiB is done on the JS thread with
+// preadv2(2) rather than handed to the kernel's io-wq workers (at depth,
+// with more than one CPU, the first of each hand-over only); on aio, reads
+// go to io_submit(2) from the JS thread without RWF_NOWAIT, which tmpfs
+// refuses. The oracle is strace, outside the library: which system calls a
+// child process made for its reads.
 import { expect } from 'chai';
 import fs = require('fs');
 import os = require('os');
@@ -109,13 +112,13 @@ forEachEngine('reads of a tmpfs file', ({ ring }) => {
  * io_uring_enter to `summary`. With `oneCpu`, the child runs under taskset
  * on CPU 0 alone.
  */
-async function readsUnderStrace(file: string, size: number, count: number, depth = 1, oneCpu = false):
-  Promise<{ preadv2: number; enter: number }> {
+async function readsUnderStrace(file: string, size: number, count: number, depth = 1, oneCpu = false,
+  ringOptions = "{ engine: 'io_uring', entries: 64 }"): Promise<{ preadv2: number; enter: number }> {
   const summary = path.join(os.tmpdir(), `odirect-test-${process.pid}-${Date.now()}-strace`);
   const script = `
     const od = require(${JSON.stringify(ENTRY)});
     (async () => {
-      const ring = new od.Ring({ engine: 'io_uring', entries: 64 });
+      const ring = new od.Ring(${ringOptions});
       const file = await od.open(${JSON.stringify(file)}, 'r', { ring });
       const blocks = Math.floor(${FILE_BLOCKS * BLOCK} / ${size});
       let next = 0;
@@ -200,6 +203,12 @@ describe('io_uring: which system call reads a block (strace)', function () {
     expect(counts.enter, JSON.stringify(counts)).to.be.below(COUNT / 4);
   });
 
+  it('a tmpfs file on a ring that registers no files: reads of at most 64 KiB by preadv2 on the JS thread', async () => {
+    const counts = await readsUnderStrace(shmFile, BLOCK, COUNT, 1, false, "{ engine: 'io_uring', registerFiles: false }");
+    expect(counts.preadv2, JSON.stringify(counts)).to.be.at.least(COUNT + 1);
+    expect(counts.enter, JSON.stringify(counts)).to.be.below(COUNT / 4);
+  });
+
   it('a tmpfs file: reads larger than 64 KiB go to the ring', async () => {
     const counts = await readsUnderStrace(shmFile, INLINE_MAX + BLOCK, COUNT);
     expect(counts.enter, JSON.stringify(counts)).to.be.at.least(COUNT);
@@ -250,5 +259,59 @@ describe('io_uring: tmpfs reads in flight when a worker or the process ends', ()
     `, { timeoutMs: CHILD_HANG_GUARD_MS });
     expect(outcome.status, describeChild(outcome)).to.equal(0);
     expect(outcome.stdout, describeChild(outcome)).to.equal('worker ended\nexiting\n');
+  });
+});
+
+describe('aio: reads of a tmpfs file (strace)', () => {
+  const COUNT = 200;
+  let file: string;
+  before(async function () {
+    if (!availableEngines.includes('aio')) skipBecause(this, 'Linux AIO cannot start here');
+    if (!runTool('strace', ['-V']).ok) skipBecause(this, 'needs strace (Debian: strace)');
+    file = await patternFile(SHM_DIR, 'strace-aio');
+  });
+  after(cleanup);
+
+  it('go to io_submit from the JS thread without RWF_NOWAIT (which tmpfs refuses), and give their bytes', async () => {
+    const trace = path.join(os.tmpdir(), `odirect-test-${process.pid}-${Date.now()}-aio-strace`);
+    const script = `
+      const od = require(${JSON.stringify(ENTRY)});
+      (async () => {
+        const ring = new od.Ring({ engine: 'aio', entries: 64 });
+        const file = await od.open(${JSON.stringify(file)}, 'r', { ring });
+        const buffer = od.allocAligned(${BLOCK});
+        for (let i = 0; i < ${COUNT}; i++) {
+          const position = (i % ${FILE_BLOCKS}) * ${BLOCK};
+          const n = await file.readAt(buffer, position);
+          if (n !== ${BLOCK}) throw new Error('read ' + n + ' bytes at ' + position);
+          for (let at = 0; at < n; at += 8) {
+            if (buffer.readBigUInt64LE(at) !== BigInt(position + at) + 41n) throw new Error('bad bytes at ' + (position + at));
+          }
+        }
+        const across = await file.readAt(od.allocAligned(2 * ${BLOCK}), ${(FILE_BLOCKS - 1) * BLOCK});
+        if (across !== ${BLOCK}) throw new Error('read ' + across + ' bytes across the end');
+        await file.close();
+        await ring.close();
+        console.log(process.pid);
+      })().catch((error) => { console.error(error); process.exit(70); });
+    `;
+    const outcome = await runNode(`
+      const { spawnSync } = require('child_process');
+      const result = spawnSync('strace', ['-f', '-o', ${JSON.stringify(trace)}, '-e', 'trace=io_submit',
+        process.execPath, '-e', ${JSON.stringify(script)}], { stdio: 'inherit' });
+      process.exit(result.status ?? 1);
+    `, { timeoutMs: CHILD_HANG_GUARD_MS });
+    try {
+      expect(outcome.status, describeChild(outcome)).to.equal(0);
+      const jsThread = outcome.stdout.trim();
+      const calls = fs.readFileSync(trace, 'utf8').split('\n').filter((line) => line.includes('io_submit('));
+      const fromJsThread = calls.filter((line) => line.startsWith(`${jsThread} `));
+      const sample = calls.slice(0, 3).join('\n');
+      expect(calls.filter((line) => line.includes('RWF_NOWAIT')), sample).to.deep.equal([]);
+      expect(calls.filter((line) => line.includes('EOPNOTSUPP')), sample).to.deep.equal([]);
+      expect(fromJsThread.length, sample).to.be.at.least(COUNT + 1);
+    } finally {
+      fs.rmSync(trace, { force: true });
+    }
   });
 });
