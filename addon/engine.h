@@ -168,6 +168,9 @@ class Engine {
 
 // The CPUs this process may run on (sched_getaffinity), at least 1.
 int UsableCpus();
+// The JS threads of this process (the main thread, workers) that have a
+// ring with ops in flight now: each keeps a CPU at work.
+int BusyThreads();
 
 struct EngineOptions {
   unsigned entries = 256;         // ops the JS side may have in the kernel at once

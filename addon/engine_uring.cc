@@ -190,9 +190,9 @@ class UringEngine final : public Engine {
   // per read. The
   // completion descriptor is signalled so that the ring's poll reaps it.
   // Beyond kSyncShareDepth ops in the kernel, and where the process may run
-  // on more than one CPU, only the first such read of a hand-over is done
-  // here: the others go to io_uring, whose io-wq workers read them on
-  // another CPU meanwhile (docs/benchmarks.md: at depth 32 and more, the
+  // on more CPUs than it has JS threads at work (BusyThreads),
+  // only the first such read of a hand-over is done here: the others go to
+  // io_uring, whose io-wq workers read them on a spare CPU meanwhile (docs/benchmarks.md: at depth 32 and more, the
   // two CPUs beat the JS thread alone; at 16 and less, the wake-ups of a
   // worker cost more than they give). Stops at the first op that finds the
   // SQ full (the rest go to the submission thread). An inline read is
@@ -201,7 +201,7 @@ class UringEngine final : public Engine {
   int SubmitInline(const Op* ops, int count, unsigned depth, std::vector<Completion>*) override {
     int taken = 0;
     bool done_inline = false;
-    const bool share = depth > kSyncShareDepth && cpus_ > 1;
+    const bool share = depth > kSyncShareDepth && BusyThreads() < cpus_;
     for (; taken < count; taken++) {
       const Op& op = ops[taken];
       if (op.code == kOpRead && op.sync_file && op.len <= kSyncReadMax && !(share && done_inline)) {

@@ -16,6 +16,8 @@ namespace odirect {
 
 struct Environment {
   BlockRegistry blocks;
+  // Rings of this environment with ops in flight (Ring::CountBusy).
+  int busy_rings = 0;
   // Descriptors open() returned and close() has not released, with the file
   // each was opened on. A worker that is terminated never runs close(); these
   // are closed at its teardown, as Node closes its FileHandles, but only if

@@ -10,6 +10,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "environment.h"
+
 namespace odirect {
 
 namespace {
@@ -24,6 +26,12 @@ uint64_t NowNs() {
   return static_cast<uint64_t>(now.tv_sec) * 1000000000u + static_cast<uint64_t>(now.tv_nsec);
 }
 }  // namespace
+
+namespace {
+std::atomic<int> busy_threads{0};
+}  // namespace
+
+int BusyThreads() { return busy_threads.load(std::memory_order_relaxed); }
 
 int UsableCpus() {
   cpu_set_t cpus;
@@ -118,6 +126,7 @@ Ring* Ring::Create(napi_env env, std::unique_ptr<Engine> engine, unsigned capaci
   }
   Ring* ring = new Ring(env, std::move(engine), capacity, submit_batch);
   ring->loop_ = loop;
+  ring->environment_ = Environment::For(env);
   ring->credentials_checked_at_ = uv_now(loop);
   ring->credentials_epoch_seen_ = credentials_epoch_.load();
   ring->results_ = results;
@@ -161,12 +170,21 @@ Ring* Ring::Create(napi_env env, std::unique_ptr<Engine> engine, unsigned capaci
 void Ring::SetActive(bool active) {
   if (active == active_) return;
   active_ = active;
+  CountBusy(active);
   if (active) {
     uv_ref(reinterpret_cast<uv_handle_t*>(&poll_));
     napi_reference_ref(env_, on_complete_, nullptr);
   } else {
     uv_unref(reinterpret_cast<uv_handle_t*>(&poll_));
     napi_reference_unref(env_, on_complete_, nullptr);
+  }
+}
+
+void Ring::CountBusy(bool busy) {
+  if (busy) {
+    if (environment_->busy_rings++ == 0) busy_threads.fetch_add(1, std::memory_order_relaxed);
+  } else if (--environment_->busy_rings == 0) {
+    busy_threads.fetch_sub(1, std::memory_order_relaxed);
   }
 }
 
@@ -491,6 +509,8 @@ void Ring::Unpin(uint32_t id) {
 void Ring::Shutdown() {
   if (state_ != State::kOpen) return;
   state_ = State::kClosing;
+  if (active_) CountBusy(false);  // no longer counted (BusyThreads)
+  active_ = false;
   if (thread_.joinable()) {
     {
       std::lock_guard<std::mutex> lock(mu_);

@@ -137,6 +137,8 @@ class Ring {
   void ResetCompletionFd();
   void Unpin(uint32_t id);                                    // JS thread
   void SetActive(bool active);                                // JS thread
+  void CountBusy(bool busy);  // JS thread: this ring's part in BusyThreads() (engine.h)
+  struct Environment* environment_ = nullptr;  // its JS environment's (environment.h)
   void HandOverRetries();  // JS thread: ops the engine took inline but needs submitted again
   std::vector<Op> retries_;
 

@@ -110,17 +110,25 @@ forEachEngine('reads of a tmpfs file', ({ ring }) => {
  * block's bytes, reads at the end of the file (0 bytes), and prints "ok";
  * run under strace -c, which writes its counts of preadv2 and
  * io_uring_enter to `summary`. With `oneCpu`, the child runs under taskset
- * on CPU 0 alone.
+ * on CPU 0 alone; with `threads` > 1, that many worker threads do the same
+ * at once, each with its own ring and handle of the file.
  */
 async function readsUnderStrace(file: string, size: number, count: number, depth = 1, oneCpu = false,
-  ringOptions = "{ engine: 'io_uring', entries: 64 }"): Promise<{ preadv2: number; enter: number }> {
+  ringOptions = "{ engine: 'io_uring', entries: 64 }", threads = 1): Promise<{ preadv2: number; enter: number }> {
   const summary = path.join(os.tmpdir(), `odirect-test-${process.pid}-${Date.now()}-strace`);
-  const script = `
+  const reads = `
     const od = require(${JSON.stringify(ENTRY)});
-    (async () => {
+    const reads = async () => {
       const ring = new od.Ring(${ringOptions});
       const file = await od.open(${JSON.stringify(file)}, 'r', { ring });
       const blocks = Math.floor(${FILE_BLOCKS * BLOCK} / ${size});
+      // In worker threads, every thread starts reading once all have their ring.
+      const { workerData } = require('worker_threads');
+      if (workerData) {
+        const ready = new Int32Array(workerData);
+        Atomics.add(ready, 0, 1);
+        while (Atomics.load(ready, 0) < ${threads}) Atomics.wait(ready, 0, Atomics.load(ready, 0), 10);
+      }
       let next = 0;
       const worker = async () => {
         const buffer = od.allocAligned(${size});
@@ -138,9 +146,19 @@ async function readsUnderStrace(file: string, size: number, count: number, depth
       if (past !== 0) throw new Error('read ' + past + ' bytes past the end');
       await file.close();
       await ring.close();
-      console.log('ok');
-    })().catch((error) => { console.error(error); process.exit(70); });
+    };
   `;
+  const script = threads === 1
+    ? `${reads}; reads().then(() => console.log('ok'), (error) => { console.error(error); process.exit(70); });`
+    : `
+      const { Worker } = require('worker_threads');
+      const source = ${JSON.stringify(`${reads}; reads().then(() => {}, (error) => { console.error(error); process.exit(70); });`)};
+      const ready = new SharedArrayBuffer(4);
+      Promise.all(Array.from({ length: ${threads} }, () => new Promise((resolve, reject) => {
+        new Worker(source, { eval: true, workerData: ready })
+          .on('exit', (code) => (code === 0 ? resolve() : reject(new Error('exit ' + code))));
+      }))).then(() => console.log('ok'), (error) => { console.error(error); process.exit(70); });
+    `;
   // libuv's own io_uring (fs operations) stays off, so that every
   // io_uring_enter in the child is the library's.
   const env = { ...process.env, UV_USE_IO_URING: '0' };
@@ -194,6 +212,17 @@ describe('io_uring: which system call reads a block (strace)', function () {
     expect(counts.enter, JSON.stringify(counts)).to.be.above(COUNT / 4);
     expect(counts.preadv2, JSON.stringify(counts)).to.be.above(COUNT / 4);
     expect(counts.preadv2, JSON.stringify(counts)).to.be.below(20 * COUNT);
+  });
+
+  it('a tmpfs file, 64 reads in flight in each of as many threads as CPUs: no CPU to spare, so reads by preadv2', async function () {
+    const cpus = os.availableParallelism();
+    if (cpus < 2 || cpus > 8) skipBecause(this, `needs 2 to 8 CPUs (here ${cpus})`);
+    const counts = await readsUnderStrace(shmFile, BLOCK, 10 * COUNT, 64, false, "{ engine: 'io_uring', entries: 64 }", cpus);
+    // Sharing leaves about a quarter of the reads to preadv2 (the test
+    // above). Here only what runs while fewer threads are busy is shared: a
+    // thread's first burst, and the tail of the last thread to finish.
+    const reads = cpus * (10 * COUNT + 1);
+    expect(counts.preadv2, JSON.stringify(counts)).to.be.at.least(reads / 2);
   });
 
   it('a tmpfs file, 64 reads in flight, a process on one CPU: every read by preadv2 on the JS thread', async function () {
