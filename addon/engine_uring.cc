@@ -181,8 +181,8 @@ class UringEngine final : public Engine {
     return taken;
   }
 
-  // The JS thread's submission: as Submit(), except that a plain read of at
-  // most kSyncReadMax bytes of a file whose direct I/O completes in the
+  // The JS thread's submission: as Submit(), except that a read (plain or
+  // vectored) of at most kSyncReadMax bytes of a file whose direct I/O completes in the
   // caller (op.sync_file: tmpfs) is done here, with preadv2(2), and its
   // completion handed out by the next Reap(). tmpfs has no non-blocking
   // direct I/O (RWF_NOWAIT: EOPNOTSUPP), so io_uring would hand every such
@@ -204,11 +204,14 @@ class UringEngine final : public Engine {
     const bool share = depth > kSyncShareDepth && BusyThreads() < cpus_;
     for (; taken < count; taken++) {
       const Op& op = ops[taken];
-      if (op.code == kOpRead && op.sync_file && op.len <= kSyncReadMax && !(share && done_inline)) {
-        iovec iov = {op.addr, op.len};
+      iovec single;
+      const iovec* iov = nullptr;
+      int iov_count = 0;
+      if (op.sync_file && !(share && done_inline)) SyncReadVector(op, &single, &iov, &iov_count);
+      if (iov != nullptr) {
         ssize_t ret;
         do {
-          ret = preadv2(op.fd, &iov, 1, static_cast<off_t>(op.offset), op.rw_flags);
+          ret = preadv2(op.fd, iov, iov_count, static_cast<off_t>(op.offset), op.rw_flags);
         } while (ret < 0 && errno == EINTR);
         sync_done_.push_back({op.id, ret < 0 ? -errno : static_cast<int32_t>(ret)});
         done_inline = true;
@@ -227,6 +230,24 @@ class UringEngine final : public Engine {
     }
     if (done_inline) eventfd_write(completion_fd_, 1);
     return taken;
+  }
+
+  // The buffers of `op` when it is a read of at most kSyncReadMax bytes in
+  // all (kOpRead: `single`, over op.addr; kOpReadv: its own iovecs), else
+  // *iov stays null.
+  static void SyncReadVector(const Op& op, iovec* single, const iovec** iov, int* count) {
+    if (op.code == kOpRead && op.len <= kSyncReadMax) {
+      *single = {op.addr, op.len};
+      *iov = single;
+      *count = 1;
+    } else if (op.code == kOpReadv) {
+      const iovec* vector = static_cast<const iovec*>(op.addr);
+      size_t total = 0;
+      for (uint32_t i = 0; i < op.len && total <= kSyncReadMax; i++) total += vector[i].iov_len;
+      if (total > kSyncReadMax) return;
+      *iov = vector;
+      *count = static_cast<int>(op.len);
+    }
   }
 
   int Cancel(uint32_t id, uint32_t gen) override {

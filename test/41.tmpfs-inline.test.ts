@@ -111,10 +111,11 @@ forEachEngine('reads of a tmpfs file', ({ ring }) => {
  * run under strace -c, which writes its counts of preadv2 and
  * io_uring_enter to `summary`. With `oneCpu`, the child runs under taskset
  * on CPU 0 alone; with `threads` > 1, that many worker threads do the same
- * at once, each with its own ring and handle of the file.
+ * at once, each with its own ring and handle of the file. With `vectored`,
+ * each read is a readvAt() into the two halves of the buffer.
  */
 async function readsUnderStrace(file: string, size: number, count: number, depth = 1, oneCpu = false,
-  ringOptions = "{ engine: 'io_uring', entries: 64 }", threads = 1): Promise<{ preadv2: number; enter: number }> {
+  ringOptions = "{ engine: 'io_uring', entries: 64 }", threads = 1, vectored = false): Promise<{ preadv2: number; enter: number }> {
   const summary = path.join(os.tmpdir(), `odirect-test-${process.pid}-${Date.now()}-strace`);
   const reads = `
     const od = require(${JSON.stringify(ENTRY)});
@@ -134,7 +135,9 @@ async function readsUnderStrace(file: string, size: number, count: number, depth
         const buffer = od.allocAligned(${size});
         while (next < ${count}) {
           const position = (next++ % blocks) * ${size};
-          const n = await file.readAt(buffer, position);
+          const n = ${vectored}
+            ? await file.readvAt([buffer.subarray(0, ${size / 2}), buffer.subarray(${size / 2})], position)
+            : await file.readAt(buffer, position);
           for (let at = 0; at < n; at += 8) {
             if (buffer.readBigUInt64LE(at) !== BigInt(position + at) + 41n) throw new Error('bad bytes at ' + (position + at));
           }
@@ -236,6 +239,15 @@ describe('io_uring: which system call reads a block (strace)', function () {
     const counts = await readsUnderStrace(shmFile, BLOCK, COUNT, 1, false, "{ engine: 'io_uring', registerFiles: false }");
     expect(counts.preadv2, JSON.stringify(counts)).to.be.at.least(COUNT + 1);
     expect(counts.enter, JSON.stringify(counts)).to.be.below(COUNT / 4);
+  });
+
+  it('a tmpfs file: vectored reads of at most 64 KiB in all by preadv2 on the JS thread, larger ones by the ring', async () => {
+    const small = await readsUnderStrace(shmFile, 2 * BLOCK, COUNT, 1, false, undefined, 1, true);
+    expect(small.preadv2, JSON.stringify(small)).to.be.at.least(COUNT + 1);
+    expect(small.enter, JSON.stringify(small)).to.be.below(COUNT / 4);
+    const large = await readsUnderStrace(shmFile, INLINE_MAX + 2 * BLOCK, COUNT, 1, false, undefined, 1, true);
+    expect(large.enter, JSON.stringify(large)).to.be.at.least(COUNT);
+    expect(large.preadv2, JSON.stringify(large)).to.be.below(COUNT / 4);
   });
 
   it('a tmpfs file: reads larger than 64 KiB go to the ring', async () => {
