@@ -16,6 +16,8 @@ namespace odirect {
 
 namespace {
 std::atomic<uint64_t> next_serial{1};
+// JS threads with a busy ring (BusyThreads, engine.h).
+std::atomic<int> busy_threads{0};
 
 // How many completions the first pass of Deliver hands JS (see Deliver).
 constexpr int kFirstBatch = 4;
@@ -25,10 +27,6 @@ uint64_t NowNs() {
   clock_gettime(CLOCK_MONOTONIC, &now);
   return static_cast<uint64_t>(now.tv_sec) * 1000000000u + static_cast<uint64_t>(now.tv_nsec);
 }
-}  // namespace
-
-namespace {
-std::atomic<int> busy_threads{0};
 }  // namespace
 
 int BusyThreads() { return busy_threads.load(std::memory_order_relaxed); }
