@@ -166,6 +166,11 @@ class Engine {
   }
 };
 
+// The largest read of a file whose direct I/O completes in the caller
+// (Op::sync_file) that an engine does on the JS thread: it bounds how long
+// one read holds the event loop. Larger reads go as any other.
+constexpr uint32_t kSyncReadMax = 64 * 1024;
+
 // The CPUs this process may run on (sched_getaffinity), at least 1.
 int UsableCpus();
 // The JS threads of this process (the main thread, workers) that have a

@@ -349,9 +349,6 @@ class UringEngine final : public Engine {
   }
 
   static constexpr int kBufferSlots = 64;
-  // The largest tmpfs read done on the JS thread: it bounds how long one
-  // read holds the thread; larger reads go to the ring as before.
-  static constexpr uint32_t kSyncReadMax = 64 * 1024;
   // The depth beyond which such reads are shared with io-wq (SubmitInline).
   static constexpr unsigned kSyncShareDepth = 16;
   static constexpr unsigned kFileSlots = 1024;

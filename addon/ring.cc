@@ -507,8 +507,10 @@ void Ring::Unpin(uint32_t id) {
 void Ring::Shutdown() {
   if (state_ != State::kOpen) return;
   state_ = State::kClosing;
-  if (active_) CountBusy(false);  // no longer counted (BusyThreads)
-  active_ = false;
+  // Idle for good: the callback's reference goes weak (a ring closed from its
+  // own completion callback is still active here, and CallJs would find it
+  // already shut down), and the ring no longer counts in BusyThreads.
+  SetActive(false);
   if (thread_.joinable()) {
     {
       std::lock_guard<std::mutex> lock(mu_);

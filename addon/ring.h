@@ -175,7 +175,7 @@ class Ring {
   std::vector<double> latency_;                   // kLatencyBuckets counts, max ns, sum ns
   void RecordLatency(uint32_t id, uint64_t now_ns);
   unsigned in_flight_ = 0;                        // queued and not yet delivered to JS
-  bool active_ = false;                           // the poll handle and on_complete_ held (SetActive)
+  bool active_ = false;                           // the poll handle and on_complete_ held (SetActive; Shutdown lets go)
   uv_poll_t poll_;                                // the engine's completion descriptor
   uv_async_t async_;                              // ops the submission thread could not submit
   napi_ref on_complete_ = nullptr;

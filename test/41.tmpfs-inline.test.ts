@@ -217,6 +217,12 @@ describe('io_uring: which system call reads a block (strace)', function () {
     expect(counts.preadv2, JSON.stringify(counts)).to.be.below(20 * COUNT);
   });
 
+  it('a tmpfs file, 16 reads in flight: every read by preadv2 on the JS thread (sharing starts beyond 16)', async () => {
+    const counts = await readsUnderStrace(shmFile, BLOCK, 20 * COUNT, 16);
+    expect(counts.preadv2, JSON.stringify(counts)).to.be.at.least(20 * COUNT + 1);
+    expect(counts.enter, JSON.stringify(counts)).to.be.below(COUNT / 4);
+  });
+
   it('a tmpfs file, 64 reads in flight in each of as many threads as CPUs: no CPU to spare, so reads by preadv2', async function () {
     const cpus = os.availableParallelism();
     if (cpus < 2 || cpus > 8) skipBecause(this, `needs 2 to 8 CPUs (here ${cpus})`);
@@ -313,7 +319,7 @@ describe('aio: reads of a tmpfs file (strace)', () => {
   });
   after(cleanup);
 
-  it('go to io_submit from the JS thread without RWF_NOWAIT (which tmpfs refuses), and give their bytes', async () => {
+  it('of at most 64 KiB go to io_submit from the JS thread without RWF_NOWAIT (which tmpfs refuses), and give their bytes', async () => {
     const trace = path.join(os.tmpdir(), `odirect-test-${process.pid}-${Date.now()}-aio-strace`);
     const script = `
       const od = require(${JSON.stringify(ENTRY)});
@@ -331,6 +337,10 @@ describe('aio: reads of a tmpfs file (strace)', () => {
         }
         const across = await file.readAt(od.allocAligned(2 * ${BLOCK}), ${(FILE_BLOCKS - 1) * BLOCK});
         if (across !== ${BLOCK}) throw new Error('read ' + across + ' bytes across the end');
+        // Larger: tried inline with RWF_NOWAIT, refused, read by the ring's thread.
+        const large = od.allocAligned(${2 * INLINE_MAX});
+        if (await file.readAt(large, 0) !== ${2 * INLINE_MAX}) throw new Error('short large read');
+        if (large.readBigUInt64LE(${INLINE_MAX}) !== BigInt(${INLINE_MAX}) + 41n) throw new Error('bad bytes in the large read');
         await file.close();
         await ring.close();
         console.log(process.pid);
@@ -348,9 +358,13 @@ describe('aio: reads of a tmpfs file (strace)', () => {
       const calls = fs.readFileSync(trace, 'utf8').split('\n').filter((line) => line.includes('io_submit('));
       const fromJsThread = calls.filter((line) => line.startsWith(`${jsThread} `));
       const sample = calls.slice(0, 3).join('\n');
-      expect(calls.filter((line) => line.includes('RWF_NOWAIT')), sample).to.deep.equal([]);
-      expect(calls.filter((line) => line.includes('EOPNOTSUPP')), sample).to.deep.equal([]);
+      const small = calls.filter((line) => !line.includes(`aio_nbytes=${2 * INLINE_MAX}`));
+      expect(small.filter((line) => line.includes('RWF_NOWAIT')), sample).to.deep.equal([]);
+      expect(small.filter((line) => line.includes('EOPNOTSUPP')), sample).to.deep.equal([]);
       expect(fromJsThread.length, sample).to.be.at.least(COUNT + 1);
+      const large = calls.filter((line) => line.includes(`aio_nbytes=${2 * INLINE_MAX}`));
+      expect(large.filter((line) => line.includes('RWF_NOWAIT') && line.includes('EOPNOTSUPP')), large.join('\n')).to.have.length(1);
+      expect(large.filter((line) => !line.includes('RWF_NOWAIT') && !line.startsWith(`${jsThread} `)), large.join('\n')).to.have.length(1);
     } finally {
       fs.rmSync(trace, { force: true });
     }

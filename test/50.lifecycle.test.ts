@@ -382,6 +382,33 @@ describe('lifecycle', function () {
       expect(after.threads, 'threads left behind by collected rings').to.be.at.most(baseline.threads);
       expect(after.fds, 'descriptors left behind by collected rings').to.be.at.most(baseline.fds);
     });
+
+    it('a ring closed from the code its last read resumes (inside its completion callback) is collected', async function () {
+      if (typeof global.gc !== 'function') this.skip();  // needs --expose-gc (set in .mocharc.json)
+      const gc = global.gc!;
+      const RINGS = 10;
+      let collected = 0;
+      const registry = new FinalizationRegistry(() => { collected++; });
+      const use = async (): Promise<void> => {
+        const ring = new Ring({ engine, entries: 8 });
+        registry.register(ring, undefined);
+        const file = await open(patternFile, 'r', { ring });
+        const buffer = allocAligned(BLOCK);
+        expect(await file.readAt(buffer, 3 * BLOCK)).to.equal(BLOCK);
+        // Still inside the completion callback's microtasks: no other turn between.
+        await ring.close();
+        await file.close();
+        expect(checkPattern(buffer, 3 * BLOCK)).to.equal(-1);
+      };
+      for (let i = 0; i < RINGS; i++) await use();
+      // A bound on the rounds of collection, as a hang guard only.
+      for (let round = 0; round < 50 && collected < RINGS; round++) {
+        gc();
+        await new Promise(setImmediate);
+      }
+      // The last one may still be reached from this function's frame.
+      expect(collected, 'rings collected').to.be.at.least(RINGS - 1);
+    });
   });
 
   forEachEngine('worker threads', ({ engine }) => {
