@@ -182,22 +182,24 @@ class UringEngine final : public Engine {
   }
 
   // The JS thread's submission: as Submit(), except that a read (plain or
-  // vectored) of at most kSyncReadMax bytes of a file whose direct I/O completes in the
-  // caller (op.sync_file: tmpfs) is done here, with preadv2(2), and its
-  // completion handed out by the next Reap(). tmpfs has no non-blocking
-  // direct I/O (RWF_NOWAIT: EOPNOTSUPP), so io_uring would hand every such
-  // read to an io-wq worker, and the JS thread pay a cross-thread wake-up
-  // per read. The
+  // vectored) of at most kSyncReadMax bytes in all of a file whose direct
+  // I/O completes in the caller (op.sync_file: tmpfs) is done here, with
+  // preadv2(2), and its completion handed out by the next Reap(); the
   // completion descriptor is signalled so that the ring's poll reaps it.
-  // Beyond kSyncShareDepth ops in the kernel, and where the process may run
-  // on more CPUs than it has JS threads at work (BusyThreads),
-  // only the first such read of a hand-over is done here: the others go to
-  // io_uring, whose io-wq workers read them on a spare CPU meanwhile (docs/benchmarks.md: at depth 32 and more, the
-  // two CPUs beat the JS thread alone; at 16 and less, the wake-ups of a
-  // worker cost more than they give). Stops at the first op that finds the
-  // SQ full (the rest go to the submission thread). An inline read is
-  // complete when this returns, so a later Cancel() finds nothing in the
-  // kernel to cancel.
+  // tmpfs has no non-blocking direct I/O (RWF_NOWAIT: EOPNOTSUPP), so
+  // io_uring would hand every such read to an io-wq worker, and the JS
+  // thread pay a cross-thread wake-up per read.
+  //
+  // Beyond kSyncShareDepth ops in the kernel, and while the process may run
+  // on more CPUs than it has JS threads at work (BusyThreads), only the
+  // first such read of a hand-over is done here: the others go to io_uring,
+  // whose io-wq workers read them on a spare CPU meanwhile
+  // (docs/benchmarks.md: from depth 32 the two CPUs beat the JS thread
+  // alone; up to 16 a worker's wake-ups cost more than they give).
+  //
+  // Stops at the first op that finds the SQ full (the rest go to the
+  // submission thread). An inline read is complete when this returns, so a
+  // later Cancel() finds nothing in the kernel to cancel.
   int SubmitInline(const Op* ops, int count, unsigned depth, std::vector<Completion>*) override {
     int taken = 0;
     bool done_inline = false;

@@ -138,7 +138,6 @@ class Ring {
   void Unpin(uint32_t id);                                    // JS thread
   void SetActive(bool active);                                // JS thread
   void CountBusy(bool busy);  // JS thread: this ring's part in BusyThreads() (engine.h)
-  struct Environment* environment_ = nullptr;  // its JS environment's (environment.h)
   void HandOverRetries();  // JS thread: ops the engine took inline but needs submitted again
   std::vector<Op> retries_;
 
@@ -150,6 +149,7 @@ class Ring {
   uint64_t credentials_checked_at_ = 0;  // uv_now() of the last check
   uint64_t credentials_epoch_seen_ = 0;
   uv_loop_t* loop_ = nullptr;
+  struct Environment* environment_ = nullptr;  // its JS environment's data (environment.h)
   void ApplyCancels(std::vector<Op>* backlog, size_t next);  // submission thread
 
   // Fixed at creation.

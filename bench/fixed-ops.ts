@@ -10,6 +10,7 @@
 // below 1 MiB, sequential ones from 1 MiB; writes overwrite FILE (keep it
 // apart from the benchmark's pattern file). Every op must transfer BS bytes.
 import path = require('path');
+import { randomOffsets, sequentialOffsets, workerSeed } from './common';
 
 type Package = typeof import('../lib/index');
 
@@ -24,25 +25,20 @@ async function main(): Promise<void> {
   const bs = Number(bsText);
   const ring = engine === 'default' ? od.defaultRing() : new od.Ring({ engine: engine as 'io_uring' | 'aio' | 'threadpool' });
   const handle = await od.open(file, rw === 'write' ? 'r+' : 'r', { ring });
-  const blocks = Math.floor(Number((await handle.stat()).size) / bs);
+  const size = Number((await handle.stat()).size);
+  // The CLI's generators (lib/cli/workload.ts): one shared sequence, or seeded random offsets per worker.
+  const shared = sequentialOffsets(size, bs);
   let left = Number(opsText);
-  let next = 0;
-  let state = 12345;
-  const worker = async (): Promise<void> => {
+  const worker = async (index: number): Promise<void> => {
     const buffer = od.allocAligned(bs);
+    const nextOffset = bs >= 1 << 20 ? shared : randomOffsets(workerSeed(1, 0, index), size, bs);
     while (left-- > 0) {
-      let block: number;
-      if (bs >= 1 << 20) {
-        block = next++ % blocks;
-      } else {
-        state = (state * 48271) % 2147483647;  // Park-Miller: exact in doubles
-        block = state % blocks;
-      }
-      const done = rw === 'write' ? await handle.writeAt(buffer, block * bs) : await handle.readAt(buffer, block * bs);
-      if (done !== bs) throw new Error(`${rw} of ${done} bytes at block ${block}, not ${bs}`);
+      const offset = nextOffset();
+      const done = rw === 'write' ? await handle.writeAt(buffer, offset) : await handle.readAt(buffer, offset);
+      if (done !== bs) throw new Error(`${rw} of ${done} bytes at ${offset}, not ${bs}`);
     }
   };
-  await Promise.all(Array.from({ length: iodepth }, worker));
+  await Promise.all(Array.from({ length: iodepth }, (_, index) => worker(index)));
   await handle.close();
   if (ring !== od.defaultRing()) await ring.close();
 }

@@ -13,8 +13,8 @@ import { abortError, detachedError, ErrnoError, errnoError } from './errors';
 import { credentialsError, misalignedMemoryError, opError, ringClosedError } from './op-errors';
 import {
   DROPPED, MISALIGNED_MEMORY, NativeRing, OP_FDATASYNC, OP_FSYNC, SYSCALLS,
-  QUEUE_ARG_CODE, QUEUE_ARG_FD, QUEUE_ARG_FILE_INDEX, QUEUE_ARG_FLUSH, QUEUE_ARG_SYNC_FILE, QUEUE_ARG_ID, QUEUE_ARG_INLINE_MAX,
-  QUEUE_ARG_LENGTH, QUEUE_ARG_MEMORY_ALIGNMENT, QUEUE_ARG_RW_FLAGS,
+  QUEUE_ARG_CODE, QUEUE_ARG_FD, QUEUE_ARG_FILE_INDEX, QUEUE_ARG_FLUSH, QUEUE_ARG_ID, QUEUE_ARG_INLINE_MAX,
+  QUEUE_ARG_LENGTH, QUEUE_ARG_MEMORY_ALIGNMENT, QUEUE_ARG_RW_FLAGS, QUEUE_ARG_SYNC_FILE,
 } from './native';
 import type { Op } from './op';
 import { checkRingOptions, RingOptions } from './ring-options';
@@ -99,7 +99,8 @@ export class Ring {
     // completions itself, and an op the ring's thread submitted would cost
     // that thread a wake-up in the kernel before its completion is posted
     // (docs/benchmarks.md has the figures). On aio it submits reads only,
-    // with RWF_NOWAIT (addon/engine_aio.cc).
+    // with RWF_NOWAIT (but small reads of tmpfs files, which refuse it,
+    // without; addon/engine_aio.cc).
     this.#args[QUEUE_ARG_INLINE_MAX] = settings.inlineMax ?? 0xffffffff;
     this.#submitBatch = settings.submitBatch;
     this.#flushAt = settings.submitBatch;
