@@ -171,6 +171,16 @@ class Engine {
 // one read holds the event loop. Larger reads go as any other.
 constexpr uint32_t kSyncReadMax = 64 * 1024;
 
+// The bytes a read asks for: op.len for kOpRead, the sum of its iovecs for
+// kOpReadv (the array stays alive while the op is in flight).
+inline uint64_t ReadBytes(const Op& op) {
+  if (op.code != kOpReadv) return op.len;
+  const iovec* vector = static_cast<const iovec*>(op.addr);
+  uint64_t total = 0;
+  for (uint32_t i = 0; i < op.len; i++) total += vector[i].iov_len;
+  return total;
+}
+
 // The CPUs this process may run on (sched_getaffinity), at least 1.
 int UsableCpus();
 // The JS threads of this process (the main thread, workers) that have a

@@ -90,18 +90,18 @@ class AioEngine final : public Engine {
   int CompletionFd() const override { return completion_fd_; }
   std::string Features() const override { return user_ring_ ? "user_ring" : ""; }
 
-  // The leading reads only, each with RWF_NOWAIT; but a read of at most
-  // kSyncReadMax bytes of a file whose direct I/O completes in the caller
-  // (op.sync_file: tmpfs, which refuses RWF_NOWAIT with EOPNOTSUPP) goes
-  // without it, and io_submit(2) reads it from memory before it returns,
-  // instead of the submission thread. A larger one is refused, and goes to
-  // that thread.
+  // The leading reads only (plain or vectored), each with RWF_NOWAIT; but a
+  // read of at most kSyncReadMax bytes in all of a file whose direct I/O
+  // completes in the caller (op.sync_file: tmpfs, which refuses RWF_NOWAIT
+  // with EOPNOTSUPP) goes without it, and io_submit(2) reads it from memory
+  // before it returns, instead of the submission thread. A larger one is
+  // refused, and goes to that thread.
   // They are not shared with the submission thread at depth, as io_uring's
   // are with io-wq (kSyncShareDepth): /dev/shm at QD 64, 3 rounds against
   // fio libaio, 0.91x either way, at 4.8 against 2.7 us of CPU per read.
   int SubmitInline(const Op* ops, int count, unsigned, std::vector<Completion>* failed) override {
     int reads = 0;
-    while (reads < count && ops[reads].code == kOpRead) reads++;
+    while (reads < count && (ops[reads].code == kOpRead || ops[reads].code == kOpReadv)) reads++;
     return reads == 0 ? 0 : SubmitOps(ops, reads, failed, true);
   }
 
@@ -130,7 +130,7 @@ class AioEngine final : public Engine {
     for (int i = 0; i < count; i++) {
       iocb* cb = &iocbs_[ops[i].id];
       Prepare(cb, ops[i]);
-      if (nowait && !(ops[i].sync_file && ops[i].len <= kSyncReadMax)) {
+      if (nowait && !(ops[i].sync_file && ReadBytes(ops[i]) <= kSyncReadMax)) {
         cb->aio_rw_flags |= RWF_NOWAIT;
         nowait_[ops[i].id] = 1;
         saved_[ops[i].id] = ops[i];
@@ -197,7 +197,7 @@ class AioEngine final : public Engine {
         nowait_[id] = 0;
         // At teardown (wait) every result is taken as it is: nothing is
         // submitted again then.
-        if (!wait && (result == -EAGAIN || (result >= 0 && result < saved_[id].len))) {
+        if (!wait && (result == -EAGAIN || (result >= 0 && static_cast<uint64_t>(result) < ReadBytes(saved_[id])))) {
           retries_.push_back(saved_[id]);
           continue;
         }

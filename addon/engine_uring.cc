@@ -242,12 +242,8 @@ class UringEngine final : public Engine {
       *single = {op.addr, op.len};
       *iov = single;
       *count = 1;
-    } else if (op.code == kOpReadv) {
-      const iovec* vector = static_cast<const iovec*>(op.addr);
-      size_t total = 0;
-      for (uint32_t i = 0; i < op.len && total <= kSyncReadMax; i++) total += vector[i].iov_len;
-      if (total > kSyncReadMax) return;
-      *iov = vector;
+    } else if (op.code == kOpReadv && ReadBytes(op) <= kSyncReadMax) {
+      *iov = static_cast<const iovec*>(op.addr);
       *count = static_cast<int>(op.len);
     }
   }

@@ -311,6 +311,8 @@ describe('io_uring: tmpfs reads in flight when a worker or the process ends', ()
 
 describe('aio: reads of a tmpfs file (strace)', () => {
   const COUNT = 200;
+  const VECTORED = 50;
+  const VECTOR_LARGE = 36 * 1024;
   let file: string;
   before(async function () {
     if (!availableEngines.includes('aio')) skipBecause(this, 'Linux AIO cannot start here');
@@ -319,7 +321,7 @@ describe('aio: reads of a tmpfs file (strace)', () => {
   });
   after(cleanup);
 
-  it('of at most 64 KiB go to io_submit from the JS thread without RWF_NOWAIT (which tmpfs refuses), and give their bytes', async () => {
+  it('of at most 64 KiB, plain or vectored, go to io_submit from the JS thread without RWF_NOWAIT (which tmpfs refuses), and give their bytes', async () => {
     const trace = path.join(os.tmpdir(), `odirect-test-${process.pid}-${Date.now()}-aio-strace`);
     const script = `
       const od = require(${JSON.stringify(ENTRY)});
@@ -341,6 +343,17 @@ describe('aio: reads of a tmpfs file (strace)', () => {
         const large = od.allocAligned(${2 * INLINE_MAX});
         if (await file.readAt(large, 0) !== ${2 * INLINE_MAX}) throw new Error('short large read');
         if (large.readBigUInt64LE(${INLINE_MAX}) !== BigInt(${INLINE_MAX}) + 41n) throw new Error('bad bytes in the large read');
+        // Vectored: two 4 KiB halves inline without RWF_NOWAIT; two halves of
+        // ${VECTOR_LARGE / 1024} KiB (more than 64 KiB in all) refused inline, read by the ring's thread.
+        for (const half of [${BLOCK}, ${VECTOR_LARGE}]) {
+          for (let i = 0; i < ${VECTORED}; i++) {
+            const position = (i % ${FILE_BLOCKS / 2}) * ${BLOCK};
+            const halves = [od.allocAligned(half), od.allocAligned(half)];
+            if (await file.readvAt(halves, position) !== 2 * half) throw new Error('short vectored read at ' + position);
+            if (halves[1].readBigUInt64LE(0) !== BigInt(position + half) + 41n) throw new Error('bad bytes in a vectored read');
+            if (half !== ${BLOCK}) break;
+          }
+        }
         await file.close();
         await ring.close();
         console.log(process.pid);
@@ -358,13 +371,18 @@ describe('aio: reads of a tmpfs file (strace)', () => {
       const calls = fs.readFileSync(trace, 'utf8').split('\n').filter((line) => line.includes('io_submit('));
       const fromJsThread = calls.filter((line) => line.startsWith(`${jsThread} `));
       const sample = calls.slice(0, 3).join('\n');
-      const small = calls.filter((line) => !line.includes(`aio_nbytes=${2 * INLINE_MAX}`));
+      const isLarge = (line: string) => line.includes(`aio_nbytes=${2 * INLINE_MAX}`) || line.includes(`iov_len=${VECTOR_LARGE}`);
+      const small = calls.filter((line) => !isLarge(line));
       expect(small.filter((line) => line.includes('RWF_NOWAIT')), sample).to.deep.equal([]);
       expect(small.filter((line) => line.includes('EOPNOTSUPP')), sample).to.deep.equal([]);
-      expect(fromJsThread.length, sample).to.be.at.least(COUNT + 1);
-      const large = calls.filter((line) => line.includes(`aio_nbytes=${2 * INLINE_MAX}`));
-      expect(large.filter((line) => line.includes('RWF_NOWAIT') && line.includes('EOPNOTSUPP')), large.join('\n')).to.have.length(1);
-      expect(large.filter((line) => !line.includes('RWF_NOWAIT') && !line.startsWith(`${jsThread} `)), large.join('\n')).to.have.length(1);
+      expect(fromJsThread.filter((line) => !isLarge(line)).length, sample).to.be.at.least(COUNT + 1 + VECTORED);
+      const smallVectored = small.filter((line) => line.includes('IOCB_CMD_PREADV') && line.includes(`iov_len=${BLOCK}`));
+      expect(smallVectored.filter((line) => line.startsWith(`${jsThread} `)), smallVectored.join('\n')).to.have.length(VECTORED);
+      for (const large of [calls.filter((line) => line.includes(`aio_nbytes=${2 * INLINE_MAX}`)),
+        calls.filter((line) => line.includes('IOCB_CMD_PREADV') && line.includes(`iov_len=${VECTOR_LARGE}`))]) {
+        expect(large.filter((line) => line.includes('RWF_NOWAIT') && line.includes('EOPNOTSUPP') && line.startsWith(`${jsThread} `)), large.join('\n')).to.have.length(1);
+        expect(large.filter((line) => !line.includes('RWF_NOWAIT') && !line.startsWith(`${jsThread} `)), large.join('\n')).to.have.length(1);
+      }
     } finally {
       fs.rmSync(trace, { force: true });
     }

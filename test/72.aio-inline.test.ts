@@ -62,6 +62,35 @@ describe('aio: reads submitted by the JS thread with RWF_NOWAIT', () => {
     expect(after.completed - before.completed).to.equal(2);
     await file.close();
   });
+
+  it('vectored reads too: submitted by the JS thread, and a short one read again by the ring\'s thread', async () => {
+    const file = await open(path, 'r', { ring });
+    const halves = () => [allocAligned(BLOCK), allocAligned(BLOCK)];
+    // As above: tried again until the batch went inline once.
+    let inline = 0;
+    for (let attempt = 0; attempt < 20 && inline !== 2; attempt++) {
+      if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, 20));
+      const before = ring.stats();
+      const vectors = [halves(), halves()];
+      expect(await Promise.all(vectors.map((buffers) => file.readvAt(buffers, 0)))).to.deep.equal([2 * BLOCK, 2 * BLOCK]);
+      for (const [first, second] of vectors) {
+        expect(checkPattern(first, 0, 8n)).to.equal(-1);
+        expect(checkPattern(second, BLOCK, 8n)).to.equal(-1);
+      }
+      const after = ring.stats();
+      expect(after.resubmitted - before.resubmitted).to.equal(0);
+      inline = after.submittedInline - before.submittedInline;
+    }
+    expect(inline).to.equal(2);
+    const before = ring.stats();
+    const [first, second] = halves();
+    expect(await file.readvAt([first, second], 2 * BLOCK)).to.equal(BLOCK);  // across the end of the file
+    expect(checkPattern(first, 2 * BLOCK, 8n)).to.equal(-1);
+    const after = ring.stats();
+    expect(after.resubmitted - before.resubmitted).to.equal(1);
+    expect(after.completed - before.completed).to.equal(1);
+    await file.close();
+  });
 });
 
 describe('aio: a file Linux AIO refuses (procfs), written with RWF_* flags', () => {
