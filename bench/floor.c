@@ -8,10 +8,14 @@
 //
 // With --wait, the same reads in the loop io_uring programs usually have
 // (io_uring_submit_and_wait, then reap): the cost of the eventfd and epoll.
+// With --fio-loop, fio's own loop as strace and perf show it (fio 3.33): a
+// ring set up with COOP_TASKRUN | SINGLE_ISSUER | DEFER_TASKRUN, each next
+// read submitted alone as its completion is reaped (io_uring_enter(1, 0,
+// GETEVENTS), one per read), a wait only when nothing has completed.
 //
 // Built and run by bench/randread.ts (not part of the package):
 //   cc -O2 -o floor bench/floor.c -luring
-//   floor FILE SIZE BS IODEPTH SECONDS SEED ROUND FIRST [--wait]
+//   floor FILE SIZE BS IODEPTH SECONDS SEED ROUND FIRST [--wait | --fio-loop]
 // Prints one line of JSON: ops, seconds, user and system CPU (µs, getrusage
 // RUSAGE_SELF: every thread of the process, io_uring's workers included).
 //
@@ -30,12 +34,19 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
 // Linux 5.19; not in Debian 12's liburing 2.3 headers on every architecture.
 #ifndef IORING_SETUP_COOP_TASKRUN
 #define IORING_SETUP_COOP_TASKRUN (1U << 8)
+#endif
+#ifndef IORING_SETUP_SINGLE_ISSUER
+#define IORING_SETUP_SINGLE_ISSUER (1U << 12)
+#endif
+#ifndef IORING_SETUP_DEFER_TASKRUN
+#define IORING_SETUP_DEFER_TASKRUN (1U << 13)
 #endif
 
 struct slot {
@@ -82,7 +93,7 @@ static void queue_read(struct io_uring *ring, struct slot *slots, unsigned i) {
 
 int main(int argc, char **argv) {
   if (argc < 9) {
-    fprintf(stderr, "usage: floor FILE SIZE BS IODEPTH SECONDS SEED ROUND FIRST [--wait]\n");
+    fprintf(stderr, "usage: floor FILE SIZE BS IODEPTH SECONDS SEED ROUND FIRST [--wait | --fio-loop]\n");
     return 2;
   }
   const char *path = argv[1];
@@ -93,7 +104,8 @@ int main(int argc, char **argv) {
   uint32_t seed = (uint32_t)strtoul(argv[6], NULL, 10);
   uint32_t round = (uint32_t)strtol(argv[7], NULL, 10);
   uint32_t first = (uint32_t)strtoul(argv[8], NULL, 10);
-  int wait_mode = argc > 9 && strcmp(argv[9], "--wait") == 0;
+  int fio_loop = argc > 9 && strcmp(argv[9], "--fio-loop") == 0;
+  int wait_mode = fio_loop || (argc > 9 && strcmp(argv[9], "--wait") == 0);
   blocks = size / bs;
   if (depth == 0 || bs == 0 || blocks == 0) die("arguments", EINVAL);
 
@@ -103,7 +115,9 @@ int main(int argc, char **argv) {
   struct io_uring ring;
   unsigned entries = 1;
   while (entries < depth) entries <<= 1;
-  int ret = io_uring_queue_init(entries, &ring, IORING_SETUP_COOP_TASKRUN);
+  unsigned flags = IORING_SETUP_COOP_TASKRUN;
+  if (fio_loop) flags |= IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN;
+  int ret = io_uring_queue_init(entries, &ring, flags);
   if (ret == -EINVAL) ret = io_uring_queue_init(entries, &ring, 0);
   if (ret < 0) die("io_uring_queue_init", -ret);
   ret = io_uring_register_files(&ring, &fd, 1);
@@ -164,6 +178,13 @@ int main(int argc, char **argv) {
       if (running) {
         queue_read(&ring, slots, i);
         inflight++;
+        if (fio_loop) {
+          // Seen before the submission, whose GETEVENTS may post more.
+          io_uring_cq_advance(&ring, seen);
+          seen = 0;
+          ret = (int)syscall(__NR_io_uring_enter, ring.ring_fd, 1, 0, IORING_ENTER_GETEVENTS, NULL, 0);
+          if (ret < 0 && errno != EINTR) die("io_uring_enter", errno);
+        }
       }
     }
     io_uring_cq_advance(&ring, seen);

@@ -47,7 +47,8 @@ const HELP = `Usage: node build/bench/randread.js [options]
   --fio-engine LIST    fio ioengines: io_uring (default), libaio, io_uring-fixed (fixedbufs + registerfiles), none
   --floor LIST         the floors (built with cc -luring): epoll (bench/floor.c: odirect's path in C,
                        an eventfd registered with the ring, epoll_wait, reap, resubmit),
-                       wait (bench/floor.c: io_uring_submit_and_wait), node (bench/node-floor.c: the same
+                       wait (bench/floor.c: io_uring_submit_and_wait), fio-loop (bench/floor.c: fio's
+                       ring flags and loop, one io_uring_enter per read), node (bench/node-floor.c: the same
                        path as a minimal Node-API addon, a Promise per read), none (default: epoll,node)
   --threads N          odirect in N worker threads, each with its own Ring and --iodepth reads in flight,
                        against fio --numjobs=N and N floor processes (default 1: the main thread;
@@ -147,8 +148,8 @@ function parseOptions(argv: string[]): Options {
   }
   const floors = listOf(values.floor);
   for (const floor of floors) {
-    if (!['epoll', 'wait', 'node', 'none'].includes(floor)) {
-      throw new Error(`--floor: '${floor}' is not one of epoll, wait, node, none`);
+    if (!['epoll', 'wait', 'fio-loop', 'node', 'none'].includes(floor)) {
+      throw new Error(`--floor: '${floor}' is not one of epoll, wait, fio-loop, node, none`);
     }
   }
   const threads = parsePositive(values.threads!, 'threads');
@@ -482,14 +483,14 @@ async function runFloor(binary: string, args: string[]): Promise<FloorTurn> {
  * The C floor: `options.threads` processes of bench/floor.c at the same time,
  * process p reading the offsets of the JS contenders' slots p × iodepth
  * onwards. `mode` epoll is odirect's path (eventfd, epoll_wait, reap,
- * resubmit); wait is io_uring_submit_and_wait.
+ * resubmit); wait is io_uring_submit_and_wait; fio-loop, fio's flags and loop.
  */
 function floorContender(options: Options, binary: string, mode: string): Contender {
-  const name = mode === 'epoll' ? 'C floor (epoll)' : 'C floor (submit_and_wait)';
+  const name = mode === 'epoll' ? 'C floor (epoll)' : mode === 'wait' ? 'C floor (submit_and_wait)' : 'C floor (fio loop)';
   const label = options.threads > 1 ? `${name} ×${options.threads}` : name;
   const args = (round: number, seconds: number, first: number): string[] => [
     options.file, `${options.size}`, `${options.bs}`, `${options.iodepth}`, `${seconds}`, `${options.seed}`, `${round}`,
-    `${first}`, ...(mode === 'wait' ? ['--wait'] : []),
+    `${first}`, ...(mode === 'epoll' ? [] : [`--${mode}`]),
   ];
   return {
     label,
