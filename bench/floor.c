@@ -11,7 +11,8 @@
 // With --fio-loop, fio's own loop as strace and perf show it (fio 3.33): a
 // ring set up with COOP_TASKRUN | SINGLE_ISSUER | DEFER_TASKRUN, each next
 // read submitted alone as its completion is reaped (io_uring_enter(1, 0,
-// GETEVENTS), one per read), a wait only when nothing has completed.
+// GETEVENTS), one per read: io_uring_submit_and_get_events), a wait only
+// when nothing has completed.
 //
 // Built and run by bench/randread.ts (not part of the package):
 //   cc -O2 -o floor bench/floor.c -luring
@@ -34,7 +35,6 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/resource.h>
-#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -118,7 +118,8 @@ int main(int argc, char **argv) {
   unsigned flags = IORING_SETUP_COOP_TASKRUN;
   if (fio_loop) flags |= IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN;
   int ret = io_uring_queue_init(entries, &ring, flags);
-  if (ret == -EINVAL) ret = io_uring_queue_init(entries, &ring, 0);
+  // fio's flags or none: a fio loop without them would not be fio's.
+  if (ret == -EINVAL && !fio_loop) ret = io_uring_queue_init(entries, &ring, 0);
   if (ret < 0) die("io_uring_queue_init", -ret);
   ret = io_uring_register_files(&ring, &fd, 1);
   if (ret < 0) die("io_uring_register_files", -ret);
@@ -182,8 +183,10 @@ int main(int argc, char **argv) {
           // Seen before the submission, whose GETEVENTS may post more.
           io_uring_cq_advance(&ring, seen);
           seen = 0;
-          ret = (int)syscall(__NR_io_uring_enter, ring.ring_fd, 1, 0, IORING_ENTER_GETEVENTS, NULL, 0);
-          if (ret < 0 && errno != EINTR) die("io_uring_enter", errno);
+          do {
+            ret = io_uring_submit_and_get_events(&ring);
+          } while (ret == -EINTR);
+          if (ret != 1) die("io_uring_submit_and_get_events", ret < 0 ? -ret : EIO);
         }
       }
     }
