@@ -171,10 +171,10 @@ class Engine {
 // one read holds the event loop. Larger reads go as any other.
 constexpr uint32_t kSyncReadMax = 64 * 1024;
 
-// The bytes a read asks for: op.len for kOpRead, the sum of its iovecs for
-// kOpReadv (the array stays alive while the op is in flight).
-inline uint64_t ReadBytes(const Op& op) {
-  if (op.code != kOpReadv) return op.len;
+// The bytes a read or write asks for: op.len, or for the vectored ops the
+// sum of their iovecs (the array stays alive while the op is in flight).
+inline uint64_t IoBytes(const Op& op) {
+  if (op.code != kOpReadv && op.code != kOpWritev) return op.len;
   const iovec* vector = static_cast<const iovec*>(op.addr);
   uint64_t total = 0;
   for (uint32_t i = 0; i < op.len; i++) total += vector[i].iov_len;

@@ -130,7 +130,7 @@ class AioEngine final : public Engine {
     for (int i = 0; i < count; i++) {
       iocb* cb = &iocbs_[ops[i].id];
       Prepare(cb, ops[i]);
-      if (nowait && !(ops[i].sync_file && ReadBytes(ops[i]) <= kSyncReadMax)) {
+      if (nowait && !(ops[i].sync_file && IoBytes(ops[i]) <= kSyncReadMax)) {
         cb->aio_rw_flags |= RWF_NOWAIT;
         nowait_[ops[i].id] = 1;
         saved_[ops[i].id] = ops[i];
@@ -197,7 +197,7 @@ class AioEngine final : public Engine {
         nowait_[id] = 0;
         // At teardown (wait) every result is taken as it is: nothing is
         // submitted again then.
-        if (!wait && (result == -EAGAIN || (result >= 0 && static_cast<uint64_t>(result) < ReadBytes(saved_[id])))) {
+        if (!wait && (result == -EAGAIN || (result >= 0 && static_cast<uint64_t>(result) < IoBytes(saved_[id])))) {
           retries_.push_back(saved_[id]);
           continue;
         }

@@ -242,7 +242,7 @@ class UringEngine final : public Engine {
       *single = {op.addr, op.len};
       *iov = single;
       *count = 1;
-    } else if (op.code == kOpReadv && ReadBytes(op) <= kSyncReadMax) {
+    } else if (op.code == kOpReadv && IoBytes(op) <= kSyncReadMax) {
       *iov = static_cast<const iovec*>(op.addr);
       *count = static_cast<int>(op.len);
     }
