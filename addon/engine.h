@@ -181,6 +181,13 @@ inline uint64_t IoBytes(const Op& op) {
   return total;
 }
 
+// Whether `op` is a read (plain or vectored) of at most kSyncReadMax bytes in
+// all of a file whose direct I/O completes in the caller: one an engine may
+// do on the JS thread.
+inline bool SmallSyncRead(const Op& op) {
+  return op.sync_file && (op.code == kOpRead || op.code == kOpReadv) && IoBytes(op) <= kSyncReadMax;
+}
+
 // The CPUs this process may run on (sched_getaffinity), at least 1.
 int UsableCpus();
 // The JS threads of this process (the main thread, workers) that have a

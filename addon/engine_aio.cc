@@ -130,7 +130,7 @@ class AioEngine final : public Engine {
     for (int i = 0; i < count; i++) {
       iocb* cb = &iocbs_[ops[i].id];
       Prepare(cb, ops[i]);
-      if (nowait && !(ops[i].sync_file && IoBytes(ops[i]) <= kSyncReadMax)) {
+      if (nowait && !SmallSyncRead(ops[i])) {
         cb->aio_rw_flags |= RWF_NOWAIT;
         nowait_[ops[i].id] = 1;
         saved_[ops[i].id] = ops[i];

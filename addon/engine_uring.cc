@@ -209,7 +209,7 @@ class UringEngine final : public Engine {
       iovec single;
       const iovec* iov = nullptr;
       int iov_count = 0;
-      if (op.sync_file && !(share && done_inline)) SyncReadVector(op, &single, &iov, &iov_count);
+      if (!(share && done_inline) && SmallSyncRead(op)) SyncReadVector(op, &single, &iov, &iov_count);
       if (iov != nullptr) {
         ssize_t ret;
         do {
@@ -234,15 +234,14 @@ class UringEngine final : public Engine {
     return taken;
   }
 
-  // The buffers of `op` when it is a read of at most kSyncReadMax bytes in
-  // all (kOpRead: `single`, over op.addr; kOpReadv: its own iovecs), else
-  // *iov stays null.
+  // The buffers of a read (kOpRead: `single`, over op.addr; kOpReadv: its
+  // own iovecs).
   static void SyncReadVector(const Op& op, iovec* single, const iovec** iov, int* count) {
-    if (op.code == kOpRead && op.len <= kSyncReadMax) {
+    if (op.code == kOpRead) {
       *single = {op.addr, op.len};
       *iov = single;
       *count = 1;
-    } else if (op.code == kOpReadv && IoBytes(op) <= kSyncReadMax) {
+    } else {
       *iov = static_cast<const iovec*>(op.addr);
       *count = static_cast<int>(op.len);
     }
