@@ -632,6 +632,30 @@ describe('lifecycle', function () {
       expect(result.stdout.trim()).to.equal(`done ${engine} 4096 -1`);
     });
 
+    it('an exception thrown while a completion is delivered reaches uncaughtException, and the ring goes on', () => {
+      // opSettled() runs inside the addon's completion callback; an
+      // exception there is reported as Node reports any callback's.
+      const result = runChild(ioScript(`
+        const file = await od.open(PATTERN, 'r');
+        const seen = [];
+        process.on('uncaughtException', (error) => seen.push(error instanceof Error ? error.message : String(error)));
+        const settled = file.opSettled;
+        file.opSettled = function () {
+          file.opSettled = settled;
+          settled.call(this);
+          throw new Error('thrown in delivery');
+        };
+        const first = await file.readAt(od.allocAligned(4096), 4096);
+        await new Promise((resolve) => setImmediate(resolve));
+        const buffer = od.allocAligned(4096);
+        const second = await file.readAt(buffer, 8192);
+        await file.close();
+        console.log(JSON.stringify({ seen, first, second, wrong: checkPattern(buffer, 8192, 0n) }));
+      `), engine);
+      expectCleanExit(result);
+      expect(JSON.parse(result.stdout)).to.deep.equal({ seen: ['thrown in delivery'], first: 4096, second: 4096, wrong: -1 });
+    });
+
     const exitWhileBusy: [string, string][] = [
       ['from a completion handler, with reads in flight', `
         const file = await od.open(PATTERN, 'r');
