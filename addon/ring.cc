@@ -406,8 +406,8 @@ bool Ring::CallJs(size_t count) {
     // The JS completion handler threw: report it as Node reports any
     // exception from a callback ('uncaughtException'), then go on. A worker
     // being terminated fails the call too, with nothing thrown (undefined or
-    // null here, 35 times over 20 terminations): nothing to report, and
-    // Node would refuse the report; the environment is going away.
+    // null, seen 30-35 times over 20 terminations): nothing to report, Node
+    // would refuse the report, and the environment is going away.
     napi_value error;
     napi_valuetype type = napi_undefined;
     if (napi_get_and_clear_last_exception(env_, &error) == napi_ok) napi_typeof(env_, error, &type);
