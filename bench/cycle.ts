@@ -194,27 +194,36 @@ async function main(): Promise<void> {
   };
   const delay = option('--delay', 1.5);
   const seconds = option('--seconds', 1);
+  if (!(delay >= 0) || !(seconds > 0)) throw new Error('--delay must be a number of seconds from 0, --seconds above 0');
   const [command, ...commandArgs] = args.slice(split + 1);
   if (!fs.existsSync(`${TRACING}/trace`)) throw new Error(`${TRACING} is not mounted (mount -t tracefs nodev ${TRACING})`);
   const child = spawn(command, commandArgs, { stdio: 'ignore' });
-  const exited = new Promise<number | null>((resolve, reject) => {
-    child.once('error', reject);
+  // Settles with the exit code, or the reason the command could not start.
+  const exited = new Promise<number | null | Error>((resolve) => {
+    child.once('error', resolve);
     child.once('exit', (code) => resolve(code));
   });
   await sleep(delay);
-  write('tracing_on', '0');
-  write('trace', '');
-  write('buffer_size_kb', '131072');
-  setEvents(true);
-  write('tracing_on', '1');
-  await sleep(seconds);
-  write('tracing_on', '0');
-  setEvents(false);
-  const text = fs.readFileSync(`${TRACING}/trace`, 'utf8');
-  write('trace', '');
+  let text: string;
+  try {
+    write('tracing_on', '0');
+    write('trace', '');
+    write('buffer_size_kb', '131072');
+    setEvents(true);
+    write('tracing_on', '1');
+    await sleep(seconds);
+    write('tracing_on', '0');
+    text = fs.readFileSync(`${TRACING}/trace`, 'utf8');
+  } finally {
+    // Never leave the tracepoints on, whatever failed.
+    setEvents(false);
+    write('trace', '');
+  }
   const code = await exited;
+  if (code instanceof Error) throw new Error(`${command} did not start: ${code.message}`);
   if (code !== 0) throw new Error(`${command} exited with ${code}`);
   const report = cycles(parseTrace(text));
+  if (report.cycles === 0) throw new Error(`no cycle of a burst of at least 16 completed reads in the ${seconds} s traced`);
   if (options.includes('--json')) {
     console.log(JSON.stringify(report));
     return;
