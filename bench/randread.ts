@@ -2,7 +2,7 @@
 // more rings), Node's fs.promises on an O_DIRECT descriptor, fio, the C floor
 // of odirect's own path (bench/floor.c, built here with cc) and its Node
 // floor (bench/node-floor.c: the least any Node.js library pays on it), in
-// interleaved rounds (A B C A B C ...), so that the noise of a shared machine
+// interleaved rounds (A B C, B C A, C A B ...), so that the noise of a shared machine
 // falls on every contender alike. Reports each round, the median IOPS and CPU
 // per op of each contender, the event loop's delay (p99) during each
 // JavaScript turn, and the ratios to fs.promises, to fio and to the floor,
@@ -682,7 +682,11 @@ async function main(): Promise<void> {
 
   const samples: Sample[] = [];
   for (let round = 0; round < options.rounds; round++) {
-    for (const contender of contenders) {
+    // Each round starts one contender further on, so that none always runs in
+    // the same place (first, or right after a heavy one): on this shared
+    // machine the device's speed drifts within a round.
+    const order = contenders.map((_, i) => contenders[(i + round) % contenders.length]);
+    for (const contender of order) {
       const sample = await contender.run(round, options.seconds);
       samples.push(sample);
       const extra = sample.opsPerBatch !== undefined
