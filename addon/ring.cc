@@ -405,15 +405,12 @@ bool Ring::CallJs(size_t count) {
   if (status == napi_pending_exception) {
     // The JS completion handler threw: report it as Node reports any
     // exception from a callback ('uncaughtException'), then go on. A worker
-    // being terminated fails the call too, with nothing thrown (undefined or
-    // null, seen 30-35 times over 20 terminations): nothing to report, Node
-    // would refuse the report, and the environment is going away.
+    // being terminated fails the call too; Node then refuses the report (it
+    // runs no more JavaScript there), and delivery stops: the environment is
+    // going away.
     napi_value error;
-    napi_valuetype type = napi_undefined;
-    if (napi_get_and_clear_last_exception(env_, &error) == napi_ok) napi_typeof(env_, error, &type);
-    if (type == napi_undefined || type == napi_null) return false;
-    napi_fatal_exception(env_, error);
-    return true;
+    if (napi_get_and_clear_last_exception(env_, &error) != napi_ok) return false;
+    return napi_fatal_exception(env_, error) == napi_ok;
   }
   return status == napi_ok;  // false: the environment is going away
 }

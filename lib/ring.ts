@@ -332,46 +332,54 @@ export class Ring {
     // until a re-issued read reaches it (docs/benchmarks.md).
     this.#flushAt = this.#pendingCount + 1;
     const results = this.#results;
+    // An op whose settling throws (a bug, or a handle patched by a test) does
+    // not stop the others of the batch: the first error is rethrown once
+    // they are all settled, and Node reports it as a callback's.
+    let failure: { error: unknown } | undefined;
     for (let i = 0; i < count; i++) {
-      const id = results[2 * i];
-      const result = results[2 * i + 1];
-      const resolve = this.#resolves[id];
-      const reject = this.#rejects[id];
-      const op = this.#ops[id]!;
-      this.#resolves[id] = undefined as never;
-      this.#rejects[id] = undefined as never;
-      this.#ops[id] = undefined;
-      this.#free[this.#freeCount++] = id;
-      this.#completed++;
-      const signal = op.signal;
-      let aborting = 0;
-      if (signal !== undefined) {
-        this.#aborts.deleteStarted(signal, id);
-        aborting = this.#aborting[id];
-        this.#aborting[id] = 0;
+      try {
+        const id = results[2 * i];
+        const result = results[2 * i + 1];
+        const resolve = this.#resolves[id];
+        const reject = this.#rejects[id];
+        const op = this.#ops[id]!;
+        this.#resolves[id] = undefined as never;
+        this.#rejects[id] = undefined as never;
+        this.#ops[id] = undefined;
+        this.#free[this.#freeCount++] = id;
+        this.#completed++;
+        const signal = op.signal;
+        let aborting = 0;
+        if (signal !== undefined) {
+          this.#aborts.deleteStarted(signal, id);
+          aborting = this.#aborting[id];
+          this.#aborting[id] = 0;
+        }
+        if (result >= 0) {
+          resolve(result);
+        } else if (result === DROPPED || (aborting !== 0 && (result === -ECANCELED || result === -EINTR))) {
+          // DROPPED: the ring took it back before it was submitted.
+          this.#errors++;
+          reject(abortError(signal!, result === DROPPED ? 'queue' : 'engine', op.code, op.target));
+        } else if (this.#aio && aioRefusal(result, op)) {
+          runOnPool(op, (error, bytes) => {
+            if (error === null) {
+              resolve(bytes);
+            } else {
+              this.#errors++;
+              reject(error);
+            }
+            op.target.opSettled();
+          });
+          continue;
+        } else {
+          this.#errors++;
+          reject(result === -EPERM && this.credentialsChanged ? this.#credentialsError(op) : opError(-result, op, this.engine));
+        }
+        op.target.opSettled();
+      } catch (error) {
+        failure ??= { error };
       }
-      if (result >= 0) {
-        resolve(result);
-      } else if (result === DROPPED || (aborting !== 0 && (result === -ECANCELED || result === -EINTR))) {
-        // DROPPED: the ring took it back before it was submitted.
-        this.#errors++;
-        reject(abortError(signal!, result === DROPPED ? 'queue' : 'engine', op.code, op.target));
-      } else if (this.#aio && aioRefusal(result, op)) {
-        runOnPool(op, (error, bytes) => {
-          if (error === null) {
-            resolve(bytes);
-          } else {
-            this.#errors++;
-            reject(error);
-          }
-          op.target.opSettled();
-        });
-        continue;
-      } else {
-        this.#errors++;
-        reject(result === -EPERM && this.credentialsChanged ? this.#credentialsError(op) : opError(-result, op, this.engine));
-      }
-      op.target.opSettled();
     }
     while (this.#freeCount > 0 && this.#waiting.length > 0) {
       const item = this.#waiting.shift()!;
@@ -379,6 +387,7 @@ export class Ring {
       this.#start(item.op, item.resolve, item.reject);
     }
     this.#checkIdle();
+    if (failure !== undefined) throw failure.error;
   }
 
   /** The signal of these ops fired: the engine is asked to cancel those it has, those waiting are dropped. */

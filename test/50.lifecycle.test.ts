@@ -632,28 +632,43 @@ describe('lifecycle', function () {
       expect(result.stdout.trim()).to.equal(`done ${engine} 4096 -1`);
     });
 
-    it('an exception thrown while a completion is delivered reaches uncaughtException, and the ring goes on', () => {
+    it('an exception thrown while completions are delivered reaches uncaughtException; the batch settles and the ring goes on', () => {
       // opSettled() runs inside the addon's completion callback; an
-      // exception there is reported as Node reports any callback's.
+      // exception there is reported as Node reports any callback's, after
+      // the other ops of its batch have settled.
       const result = runChild(ioScript(`
         const file = await od.open(PATTERN, 'r');
         const seen = [];
         process.on('uncaughtException', (error) => seen.push(error instanceof Error ? error.message : String(error)));
         const settled = file.opSettled;
+        let toThrow = [];
         file.opSettled = function () {
-          file.opSettled = settled;
           settled.call(this);
-          throw new Error('thrown in delivery');
+          if (toThrow.length > 0) throw toThrow.shift();
         };
-        const first = await file.readAt(od.allocAligned(4096), 4096);
+        // 8 reads at once: the first to settle throws.
+        toThrow = [new Error('thrown in delivery')];
+        const buffers = Array.from({ length: 8 }, () => od.allocAligned(4096));
+        const reads = await Promise.all(buffers.map((buffer, i) => file.readAt(buffer, (i + 1) * 4096)));
+        const wrong = buffers.map((buffer, i) => checkPattern(buffer, (i + 1) * 4096, 0n));
         await new Promise((resolve) => setImmediate(resolve));
-        const buffer = od.allocAligned(4096);
-        const second = await file.readAt(buffer, 8192);
+        // A thrown null is reported too.
+        toThrow = [null];
+        const last = od.allocAligned(4096);
+        reads.push(await file.readAt(last, 65536));
+        wrong.push(checkPattern(last, 65536, 0n));
+        await new Promise((resolve) => setImmediate(resolve));
+        file.opSettled = settled;
+        // Hangs (and the hang guard fails the test) if an op was left unsettled.
         await file.close();
-        console.log(JSON.stringify({ seen, first, second, wrong: checkPattern(buffer, 8192, 0n) }));
+        console.log(JSON.stringify({ seen, reads, wrong }));
       `), engine);
       expectCleanExit(result);
-      expect(JSON.parse(result.stdout)).to.deep.equal({ seen: ['thrown in delivery'], first: 4096, second: 4096, wrong: -1 });
+      expect(JSON.parse(result.stdout)).to.deep.equal({
+        seen: ['thrown in delivery', 'null'],
+        reads: new Array(9).fill(4096),
+        wrong: new Array(9).fill(-1),
+      });
     });
 
     const exitWhileBusy: [string, string][] = [
