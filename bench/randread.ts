@@ -2,7 +2,7 @@
 // more rings), Node's fs.promises on an O_DIRECT descriptor, fio, the C floor
 // of odirect's own path (bench/floor.c, built here with cc) and its Node
 // floor (bench/node-floor.c: the least any Node.js library pays on it), in
-// interleaved rounds (A B C, B C A, C A B ...), so that the noise of a shared machine
+// interleaved rounds (A B C, C A B, B C A ...: each round's order shuffled from the seed), so that the noise of a shared machine
 // falls on every contender alike. Reports each round, the median IOPS and CPU
 // per op of each contender, the event loop's delay (p99) during each
 // JavaScript turn, and the ratios to fs.promises, to fio and to the floor,
@@ -23,7 +23,7 @@ import { parseArgs } from 'util';
 import { isMainThread, parentPort, Worker as Thread, workerData } from 'worker_threads';
 import { allocAligned, BufferPool, defaultRing, DirectFile, open, Ring, RingOptions, RingStats } from '../lib/index';
 import {
-  describeMachine, fioRuntime, fioVersion, fmtIops, fmtRatio, holdsPattern, listOf, Machine, parsePositive, parseSize, prepareFile,
+  describeMachine, fioRuntime, fioVersion, fmtIops, fmtRatio, generator, holdsPattern, listOf, Machine, parsePositive, parseSize, prepareFile,
   log, randomOffsets, RoundRatio, runFio, runToEnd, summarize, Summary, table, TurnSample, workerSeed,
 } from './common';
 
@@ -192,6 +192,22 @@ function parseOptions(argv: string[]): Options {
 interface Sample extends TurnSample {
   /** odirect only: the share of ops submitted by the JS thread itself. */
   inlineShare?: number;
+  /** Its place in its round's order (0: first). */
+  position?: number;
+}
+
+/** The seed stream of the rounds' orders, apart from the workers' (0 up). */
+const ORDER_STREAM = 0xffff;
+
+/** A copy of `items` in an order drawn from `seed` (Fisher-Yates). */
+function shuffled<T>(items: readonly T[], seed: number): T[] {
+  const next = generator(seed);
+  const out = [...items];
+  for (let i = out.length - 1; i > 0; i--) {
+    const j = next() % (i + 1);
+    [out[i], out[j]] = [out[j], out[i]];
+  }
+  return out;
 }
 
 interface Contender {
@@ -682,12 +698,13 @@ async function main(): Promise<void> {
 
   const samples: Sample[] = [];
   for (let round = 0; round < options.rounds; round++) {
-    // Each round starts one contender further on, so that none always runs in
-    // the same place (first, or right after a heavy one): on this shared
-    // machine the device's speed drifts within a round.
-    const order = contenders.map((_, i) => contenders[(i + round) % contenders.length]);
-    for (const contender of order) {
-      const sample = await contender.run(round, options.seconds);
+    // Each round runs the contenders in its own order, shuffled from the
+    // seed, so that none always runs in the same place or after the same
+    // neighbour: on this shared machine the device's speed drifts within a
+    // round. Each sample records its place.
+    const order = shuffled(contenders, workerSeed(options.seed, round, ORDER_STREAM));
+    for (const [position, contender] of order.entries()) {
+      const sample = { ...(await contender.run(round, options.seconds)), position };
       samples.push(sample);
       const extra = sample.opsPerBatch !== undefined
         ? `  ${sample.opsPerBatch.toFixed(1)} ops/batch  ${sample.opsPerWakeup?.toFixed(1) ?? '-'} ops/wakeup` +
