@@ -2,8 +2,9 @@
 // more rings), Node's fs.promises on an O_DIRECT descriptor, fio, the C floor
 // of odirect's own path (bench/floor.c, built here with cc) and its Node
 // floor (bench/node-floor.c: the least any Node.js library pays on it), in
-// interleaved rounds (A B C, C A B, B C A ...: each round's order shuffled from the seed), so that the noise of a shared machine
-// falls on every contender alike. Reports each round, the median IOPS and CPU
+// interleaved rounds (A B C, C A B, B C A ...: each round's order shuffled
+// from the seed), so that the noise of a shared machine falls on every
+// contender alike. Reports each round, the median IOPS and CPU
 // per op of each contender, the event loop's delay (p99) during each
 // JavaScript turn, and the ratios to fs.promises, to fio and to the floor,
 // taken per round (against the baseline measured next to it) and then as a
