@@ -25,7 +25,14 @@
 //
 // and the reads completed per second and the average number of reads in the
 // device (issued, not yet completed) over the window. Only reads are
-// counted; a write in the window is left out.
+// counted, on one device: --device MAJOR,MINOR, or the device with the most
+// reads issued in the window. Times are from the trace clock `mono`, which
+// orders events across CPUs. The split assumes what the disk here does:
+// bursts that no issue interrupts. Where issues interleave with a burst
+// (a reader on another CPU than the interrupts), a burst splits into
+// several and the parts no longer mean the same. Tracing state (buffer
+// size, clock, tracing_on) is put back as it was, also on SIGINT/SIGTERM.
+// A trace that lost events is refused.
 import fs = require('fs');
 import { spawn } from 'child_process';
 
@@ -43,13 +50,18 @@ interface Event {
   time: number;
   pid: number;
   kind: 'issue' | 'complete' | 'enter' | 'exit';
-  /** Block events: the first sector and the rwbs field. */
+  /** Block events: the device (major,minor), the first sector and the rwbs field. */
+  device?: string;
   sector?: number;
   rwbs?: string;
 }
 
 export interface CycleReport {
+  /** The disk counted (major,minor). */
+  disk: string;
   cycles: number;
+  /** Cycles whose first issue came from a thread seen returning from a system call first (the wake's samples). */
+  wakeSamples: number;
   readsPerSecond: number;
   averageDepth: number;
   /** Medians in µs. */
@@ -62,12 +74,16 @@ export interface CycleReport {
 
 // "  node-16645   [001] ..... 37241.945702: sys_epoll_pwait -> 0x0"
 // "  <idle>-0     [001] .Ns1. 37241.968785: block_rq_complete: 254,0 RS () 71110976 + 8 be,0,4 [0]"
-const LINE = /^\s*(.+)-(\d+)\s+\[\d+\]\s+\S+\s+(\d+\.\d+): (\S+?)(: | -> |\()(.*)$/;
-const BLOCK = /^\d+,\d+ (\S+) (?:\d+ )?\(\S*\) (\d+) \+/;
+// (with the record-tgid option, "(  16645)" follows the pid)
+const LINE = /^\s*(.+)-(\d+)\s+(?:\(\s*[\d-]+\)\s+)?\[\d+\]\s+\S+\s+(\d+\.\d+): (\S+?)(: | -> |\()(.*)$/;
+const BLOCK = /^(\d+,\d+) (\S+) (?:\d+ )?\(\S*\) (\d+) \+/;
+const LOST = /LOST (\d+) EVENTS/;
 
 export function parseTrace(text: string): Event[] {
   const events: Event[] = [];
   for (const line of text.split('\n')) {
+    const lost = LOST.exec(line);
+    if (lost !== null) throw new Error(`the trace lost ${lost[1]} events (a larger buffer, or a shorter --seconds)`);
     const match = LINE.exec(line);
     if (match === null) continue;
     const time = Number(match[3]) * 1e6;
@@ -75,8 +91,10 @@ export function parseTrace(text: string): Event[] {
     const name = match[4];
     if (name === 'block_rq_issue' || name === 'block_rq_complete') {
       const block = BLOCK.exec(match[6]);
-      if (block === null || !block[1].includes('R')) continue;
-      events.push({ time, pid, kind: name === 'block_rq_issue' ? 'issue' : 'complete', sector: Number(block[2]), rwbs: block[1] });
+      if (block === null || !block[2].includes('R')) continue;
+      events.push({
+        time, pid, kind: name === 'block_rq_issue' ? 'issue' : 'complete', device: block[1], sector: Number(block[3]), rwbs: block[2],
+      });
     } else if (name.startsWith('sys_')) {
       events.push({ time, pid, kind: match[5] === ' -> ' ? 'exit' : 'enter' });
     }
@@ -91,8 +109,19 @@ function median(values: number[]): number {
   return sorted.length % 2 === 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
 }
 
-export function cycles(events: Event[]): CycleReport {
-  const block = events.filter((event) => event.kind === 'issue' || event.kind === 'complete');
+/** The device with the most reads issued among `events`. */
+export function busiestDevice(events: Event[]): string | undefined {
+  const counts = new Map<string, number>();
+  for (const event of events) {
+    if (event.kind === 'issue') counts.set(event.device!, (counts.get(event.device!) ?? 0) + 1);
+  }
+  let best: string | undefined;
+  for (const [device, count] of counts) if (best === undefined || count > counts.get(best)!) best = device;
+  return best;
+}
+
+export function cycles(events: Event[], device: string): CycleReport {
+  const block = events.filter((event) => (event.kind === 'issue' || event.kind === 'complete') && event.device === device);
   // Reads in the device over time; a completion whose issue came before the
   // window is not counted down (its issue was never counted up). The same
   // sector may be in flight twice (random reads).
@@ -153,7 +182,9 @@ export function cycles(events: Event[]): CycleReport {
     }
   }
   return {
+    disk: device,
     cycles: parts.gap.length,
+    wakeSamples: parts.wake.length,
     readsPerSecond: (completed / span) * 1e6,
     averageDepth: area / span,
     burst: median(parts.burst),
@@ -168,6 +199,10 @@ function write(file: string, value: string): void {
   fs.writeFileSync(`${TRACING}/${file}`, value);
 }
 
+function read(file: string): string {
+  return fs.readFileSync(`${TRACING}/${file}`, 'utf8').trim();
+}
+
 function setEvents(on: boolean): void {
   for (const event of EVENTS) {
     try {
@@ -179,58 +214,115 @@ function setEvents(on: boolean): void {
   }
 }
 
+/** What tracing looked like before: put back by restore(). */
+interface Saved {
+  tracingOn: string;
+  bufferSizeKb: string;
+  /** The selected clock: "local [global] mono ..." names it in brackets. */
+  clock: string;
+}
+
+function save(): Saved {
+  const clocks = read('trace_clock');
+  return { tracingOn: read('tracing_on'), bufferSizeKb: read('buffer_size_kb'), clock: /\[(\S+)\]/.exec(clocks)?.[1] ?? 'local' };
+}
+
+function restore(saved: Saved): void {
+  write('tracing_on', '0');
+  setEvents(false);
+  write('trace', '');
+  write('buffer_size_kb', saved.bufferSizeKb);
+  write('trace_clock', saved.clock);
+  write('tracing_on', saved.tracingOn);
+}
+
 const sleep = (seconds: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, seconds * 1000));
 
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
   const split = args.indexOf('--');
   if (split < 0 || split === args.length - 1) {
-    throw new Error('usage: cycle.js [--delay S] [--seconds S] [--json] -- COMMAND [ARG...]');
+    throw new Error('usage: cycle.js [--delay S] [--seconds S] [--device MAJOR,MINOR] [--json] -- COMMAND [ARG...]');
   }
   const options = args.slice(0, split);
-  const option = (name: string, fallback: number): number => {
+  const value = (name: string): string | undefined => {
     const at = options.indexOf(name);
-    return at < 0 ? fallback : Number(options[at + 1]);
+    return at < 0 ? undefined : options[at + 1];
   };
-  const delay = option('--delay', 1.5);
-  const seconds = option('--seconds', 1);
+  const delay = Number(value('--delay') ?? 1.5);
+  const seconds = Number(value('--seconds') ?? 1);
   if (!(delay >= 0) || !(seconds > 0)) throw new Error('--delay must be a number of seconds from 0, --seconds above 0');
+  const device = value('--device');
+  if (device !== undefined && !/^\d+,\d+$/.test(device)) throw new Error(`--device takes MAJOR,MINOR (as in /proc/partitions), not ${device}`);
   const [command, ...commandArgs] = args.slice(split + 1);
   if (!fs.existsSync(`${TRACING}/trace`)) throw new Error(`${TRACING} is not mounted (mount -t tracefs nodev ${TRACING})`);
+  const saved = save();
+
   const child = spawn(command, commandArgs, { stdio: 'ignore' });
-  // Settles with the exit code, or the reason the command could not start.
-  const exited = new Promise<number | null | Error>((resolve) => {
-    child.once('error', resolve);
-    child.once('exit', (code) => resolve(code));
+  // Settles with the exit code (or the signal's name), or the reason the command could not start.
+  let ended = false;
+  const exited = new Promise<number | string | Error>((resolve) => {
+    child.once('error', (error) => {
+      ended = true;
+      resolve(error);
+    });
+    child.once('exit', (code, signal) => {
+      ended = true;
+      resolve(code ?? signal ?? 'unknown');
+    });
   });
-  await sleep(delay);
+  // Interrupted: tracing as it was, and the command stopped.
+  const onSignal = (signal: NodeJS.Signals): void => {
+    try {
+      restore(saved);
+    } finally {
+      if (!ended) child.kill('SIGKILL');
+      process.exit(signal === 'SIGINT' ? 130 : 143);
+    }
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+
   let text: string;
   try {
+    await sleep(delay);
+    if (ended) throw new Error(`${command} ended before the trace began (--delay ${delay})`);
     write('tracing_on', '0');
     write('trace', '');
     write('buffer_size_kb', '131072');
+    write('trace_clock', 'mono');
     setEvents(true);
     write('tracing_on', '1');
     await sleep(seconds);
     write('tracing_on', '0');
+    if (ended) throw new Error(`${command} ended before the ${seconds} s traced were over`);
     text = fs.readFileSync(`${TRACING}/trace`, 'utf8');
+  } catch (error) {
+    if (!ended) child.kill('SIGKILL');
+    throw error;
   } finally {
     // Never leave the tracepoints on, whatever failed.
-    setEvents(false);
-    write('trace', '');
+    restore(saved);
+    process.removeListener('SIGINT', onSignal);
+    process.removeListener('SIGTERM', onSignal);
   }
   const code = await exited;
   if (code instanceof Error) throw new Error(`${command} did not start: ${code.message}`);
   if (code !== 0) throw new Error(`${command} exited with ${code}`);
-  const report = cycles(parseTrace(text));
-  if (report.cycles === 0) throw new Error(`no cycle of a burst of at least 16 completed reads in the ${seconds} s traced`);
+  const events = parseTrace(text);
+  const counted = device ?? busiestDevice(events);
+  if (counted === undefined) throw new Error(`no read was issued in the ${seconds} s traced`);
+  const report = cycles(events, counted);
+  if (report.cycles === 0) throw new Error(`no cycle of a burst of at least 16 completed reads on ${counted} in the ${seconds} s traced`);
   if (options.includes('--json')) {
     console.log(JSON.stringify(report));
     return;
   }
   const us = (value: number): string => value.toFixed(1);
-  console.log(`${report.cycles} cycles, ${report.readsPerSecond.toFixed(0)} reads/s, ${report.averageDepth.toFixed(1)} reads in the device on average`);
-  console.log(`per cycle (medians, µs): burst ${us(report.burst)}, wake ${us(report.wake)}, gap ${us(report.gap)}, spread ${us(report.spread)}, device ${us(report.device)}`);
+  console.log(`disk ${report.disk}: ${report.cycles} cycles, ${report.readsPerSecond.toFixed(0)} reads/s, ` +
+    `${report.averageDepth.toFixed(1)} reads in the device on average`);
+  console.log(`per cycle (medians, µs): burst ${us(report.burst)}, wake ${us(report.wake)} (${report.wakeSamples} cycles), ` +
+    `gap ${us(report.gap)}, spread ${us(report.spread)}, device ${us(report.device)}`);
 }
 
 if (require.main === module) {
