@@ -338,45 +338,7 @@ export class Ring {
     let failure: { error: unknown } | undefined;
     for (let i = 0; i < count; i++) {
       try {
-        const id = results[2 * i];
-        const result = results[2 * i + 1];
-        const resolve = this.#resolves[id];
-        const reject = this.#rejects[id];
-        const op = this.#ops[id]!;
-        this.#resolves[id] = undefined as never;
-        this.#rejects[id] = undefined as never;
-        this.#ops[id] = undefined;
-        this.#free[this.#freeCount++] = id;
-        this.#completed++;
-        const signal = op.signal;
-        let aborting = 0;
-        if (signal !== undefined) {
-          this.#aborts.deleteStarted(signal, id);
-          aborting = this.#aborting[id];
-          this.#aborting[id] = 0;
-        }
-        if (result >= 0) {
-          resolve(result);
-        } else if (result === DROPPED || (aborting !== 0 && (result === -ECANCELED || result === -EINTR))) {
-          // DROPPED: the ring took it back before it was submitted.
-          this.#errors++;
-          reject(abortError(signal!, result === DROPPED ? 'queue' : 'engine', op.code, op.target));
-        } else if (this.#aio && aioRefusal(result, op)) {
-          runOnPool(op, (error, bytes) => {
-            if (error === null) {
-              resolve(bytes);
-            } else {
-              this.#errors++;
-              reject(error);
-            }
-            op.target.opSettled();
-          });
-          continue;
-        } else {
-          this.#errors++;
-          reject(result === -EPERM && this.credentialsChanged ? this.#credentialsError(op) : opError(-result, op, this.engine));
-        }
-        op.target.opSettled();
+        this.#settle(results[2 * i], results[2 * i + 1]);
       } catch (error) {
         failure ??= { error };
       }
@@ -388,6 +350,47 @@ export class Ring {
     }
     this.#checkIdle();
     if (failure !== undefined) throw failure.error;
+  }
+
+  /** Settles op `id` with the engine's `result` (bytes, or -errno), and frees its slot. */
+  #settle(id: number, result: number): void {
+    const resolve = this.#resolves[id];
+    const reject = this.#rejects[id];
+    const op = this.#ops[id]!;
+    this.#resolves[id] = undefined as never;
+    this.#rejects[id] = undefined as never;
+    this.#ops[id] = undefined;
+    this.#free[this.#freeCount++] = id;
+    this.#completed++;
+    const signal = op.signal;
+    let aborting = 0;
+    if (signal !== undefined) {
+      this.#aborts.deleteStarted(signal, id);
+      aborting = this.#aborting[id];
+      this.#aborting[id] = 0;
+    }
+    if (result >= 0) {
+      resolve(result);
+    } else if (result === DROPPED || (aborting !== 0 && (result === -ECANCELED || result === -EINTR))) {
+      // DROPPED: the ring took it back before it was submitted.
+      this.#errors++;
+      reject(abortError(signal!, result === DROPPED ? 'queue' : 'engine', op.code, op.target));
+    } else if (this.#aio && aioRefusal(result, op)) {
+      runOnPool(op, (error, bytes) => {
+        if (error === null) {
+          resolve(bytes);
+        } else {
+          this.#errors++;
+          reject(error);
+        }
+        op.target.opSettled();
+      });
+      return;
+    } else {
+      this.#errors++;
+      reject(result === -EPERM && this.credentialsChanged ? this.#credentialsError(op) : opError(-result, op, this.engine));
+    }
+    op.target.opSettled();
   }
 
   /** The signal of these ops fired: the engine is asked to cancel those it has, those waiting are dropped. */
