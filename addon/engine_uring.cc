@@ -206,15 +206,8 @@ class UringEngine final : public Engine {
     const bool share = depth > kSyncShareDepth && BusyThreads() < cpus_;
     for (; taken < count; taken++) {
       const Op& op = ops[taken];
-      iovec single;
-      const iovec* iov = nullptr;
-      int iov_count = 0;
-      if (!(share && done_inline) && SmallSyncRead(op)) SyncReadVector(op, &single, &iov, &iov_count);
-      if (iov != nullptr) {
-        ssize_t ret;
-        do {
-          ret = preadv2(op.fd, iov, iov_count, static_cast<off_t>(op.offset), op.rw_flags);
-        } while (ret < 0 && errno == EINTR);
+      if (!(share && done_inline) && SmallSyncRead(op)) {
+        ssize_t ret = SyncRead(op);
         sync_done_.push_back({op.id, ret < 0 ? -errno : static_cast<int32_t>(ret)});
         done_inline = true;
         continue;
@@ -234,17 +227,18 @@ class UringEngine final : public Engine {
     return taken;
   }
 
-  // The buffers of a read (kOpRead: `single`, over op.addr; kOpReadv: its
-  // own iovecs).
-  static void SyncReadVector(const Op& op, iovec* single, const iovec** iov, int* count) {
-    if (op.code == kOpRead) {
-      *single = {op.addr, op.len};
-      *iov = single;
-      *count = 1;
-    } else {
-      *iov = static_cast<const iovec*>(op.addr);
-      *count = static_cast<int>(op.len);
-    }
+  // A read done here with preadv2(2): kOpRead over op.addr, kOpReadv over its
+  // own iovecs. -1 and errno on failure.
+  static ssize_t SyncRead(const Op& op) {
+    const iovec single = {op.addr, op.len};
+    const bool plain = op.code == kOpRead;
+    const iovec* iov = plain ? &single : static_cast<const iovec*>(op.addr);
+    const int count = plain ? 1 : static_cast<int>(op.len);
+    ssize_t ret;
+    do {
+      ret = preadv2(op.fd, iov, count, static_cast<off_t>(op.offset), op.rw_flags);
+    } while (ret < 0 && errno == EINTR);
+    return ret;
   }
 
   int Cancel(uint32_t id, uint32_t gen) override {
