@@ -35,6 +35,7 @@
 // A trace that lost events is refused.
 import fs = require('fs');
 import { spawn } from 'child_process';
+import { median } from './common';
 
 const TRACING = '/sys/kernel/tracing';
 const EVENTS = [
@@ -100,13 +101,6 @@ export function parseTrace(text: string): Event[] {
     }
   }
   return events.sort((a, b) => a.time - b.time);
-}
-
-function median(values: number[]): number {
-  if (values.length === 0) return NaN;
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = sorted.length >> 1;
-  return sorted.length % 2 === 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
 }
 
 /** The device with the most reads issued among `events`. */
