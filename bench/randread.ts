@@ -22,6 +22,7 @@ import { execFileSync } from 'child_process';
 import { monitorEventLoopDelay } from 'perf_hooks';
 import { parseArgs } from 'util';
 import { isMainThread, parentPort, Worker as Thread, workerData } from 'worker_threads';
+import { buildNodeFloor, NodeFloor } from './node-floor';
 import { allocAligned, BufferPool, defaultRing, DirectFile, open, Ring, RingOptions, RingStats } from '../lib/index';
 import {
   describeMachine, fioRuntime, fioVersion, fmtIops, fmtRatio, generator, holdsPattern, listOf, Machine, parsePositive, parseSize, prepareFile,
@@ -530,35 +531,6 @@ function floorContender(options: Options, binary: string, mode: string): Contend
 }
 
 // ------------------------------------------------------------- Node floor
-
-/**
- * bench/node-floor.c, compiled against Node's own headers into a temporary
- * directory (removed at exit), or why it could not be.
- */
-function buildNodeFloor(): { addon: string } | { error: string } {
-  const source = path.join(__dirname, '..', '..', 'bench', 'node-floor.c');
-  const includes = [path.join(path.dirname(process.execPath), '..', 'include', 'node'),
-    ...(process.env.npm_config_nodedir !== undefined ? [path.join(process.env.npm_config_nodedir, 'include', 'node')] : [])];
-  const include = includes.find((dir) => fs.existsSync(path.join(dir, 'node_api.h')));
-  if (include === undefined) return { error: `no node_api.h in ${includes.join(' or ')}` };
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'odirect-node-floor-'));
-  process.on('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
-  const addon = path.join(dir, 'node-floor.node');
-  try {
-    execFileSync('cc', ['-O2', '-shared', '-fPIC', `-I${include}`, '-o', addon, source, '-luring'],
-      { stdio: ['ignore', 'ignore', 'pipe'] });
-  } catch (error) {
-    const stderr = (error as { stderr?: Buffer }).stderr?.toString().trim();
-    return { error: stderr !== undefined && stderr !== '' ? stderr : (error as Error).message };
-  }
-  return { addon };
-}
-
-interface NodeFloor {
-  open(path: string, entries: number): number;
-  read(buffer: Buffer, offset: number): Promise<number>;
-  close(): void;
-}
 
 /**
  * The Node floor: the JS contenders' workers, each awaiting a Promise that
