@@ -81,10 +81,19 @@ class Engine {
   // for now (the caller waits for completions, then tries again).
   virtual int Submit(const Op* ops, int count, std::vector<Completion>* failed) = 0;
 
-  // An eventfd that becomes readable when completions may be ready. Reap()
-  // leaves it alone: the Ring resets it (one read) before a look, so that a
-  // completion that lands after that look makes it readable again.
+  // A descriptor that becomes readable when completions may be ready. An
+  // eventfd (aio, threadpool) is left alone by Reap(): the Ring resets it
+  // (one read) before a look, so that a completion that lands after that
+  // look makes it readable again. io_uring's is the ring's own descriptor,
+  // readable exactly while its completion queue holds something: it needs
+  // no reset (CompletionFdNeedsReset() false).
   virtual int CompletionFd() const = 0;
+  virtual bool CompletionFdNeedsReset() const { return true; }
+
+  // Whether Reap() has results that no descriptor will announce: ops
+  // SubmitInline() completed itself (io_uring's reads of tmpfs files). The
+  // Ring then delivers them on the event loop's next turn (JS thread).
+  virtual bool HasReadyResults() const { return false; }
 
   // Copies ready completions to `out` (at most `max`) and returns how many,
   // or -errno. With `wait`, blocks until at least one is ready (used only

@@ -1,14 +1,12 @@
-// The io_uring engine (liburing). One ring with an eventfd registered on it
-// (io_uring_register_eventfd, Linux 5.2): the kernel signals it as it posts
-// completions, the JS thread's event loop polls it, and the JS thread reads
-// the completion queue itself.
+// The io_uring engine (liburing). One ring, whose own descriptor the JS
+// thread's event loop polls: it is readable while the completion queue holds
+// something, and the JS thread reads the completion queue itself.
 #include "engine.h"
 
 #ifdef ODIRECT_HAVE_LIBURING
 
 #include <errno.h>
 #include <liburing.h>
-#include <sys/eventfd.h>
 #include <sys/resource.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -22,7 +20,6 @@ class UringEngine final : public Engine {
  public:
   ~UringEngine() override {
     if (ring_ready_) io_uring_queue_exit(&ring_);
-    if (completion_fd_ >= 0) close(completion_fd_);
   }
 
   int Init(const EngineOptions& options) {
@@ -72,17 +69,20 @@ class UringEngine final : public Engine {
     io_uring_free_probe(probe);
     if (!complete) return -ENOSYS;
     cpus_ = UsableCpus();
-    completion_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (completion_fd_ < 0) return -errno;
-    ret = io_uring_register_eventfd(&ring_, completion_fd_);
-    if (ret < 0) return ret;
     return 0;
   }
 
   const char* name() const override { return "io_uring"; }
   bool CanSubmitInline() const override { return true; }
   bool KeepsCreatorCredentials() const override { return true; }
-  int CompletionFd() const override { return completion_fd_; }
+  // Polled, the ring's descriptor is readable while the completion queue
+  // holds something (io_uring_poll): no eventfd to signal per completion,
+  // and none to read per wake-up.
+  int CompletionFd() const override { return ring_.ring_fd; }
+  bool CompletionFdNeedsReset() const override { return false; }
+  // Reads done in SubmitInline() post no completion: the Ring delivers them
+  // on the event loop's next turn, without a wake-up through the kernel.
+  bool HasReadyResults() const override { return sync_head_ < sync_done_.size(); }
 
   std::string Features() const override {
     std::string out;
@@ -184,8 +184,8 @@ class UringEngine final : public Engine {
   // The JS thread's submission: as Submit(), except that a read (plain or
   // vectored) of at most kSyncReadMax bytes in all of a file whose direct
   // I/O completes in the caller (op.sync_file: tmpfs) is done here, with
-  // preadv2(2), and its completion handed out by the next Reap(); the
-  // completion descriptor is signalled so that the ring's poll reaps it.
+  // preadv2(2), and its completion handed out by the next Reap(); the Ring
+  // sees HasReadyResults() and delivers it on the event loop's next turn.
   // tmpfs has no non-blocking direct I/O (RWF_NOWAIT: EOPNOTSUPP), so
   // io_uring would hand every such read to an io-wq worker, and the JS
   // thread pay a cross-thread wake-up per read.
@@ -223,7 +223,6 @@ class UringEngine final : public Engine {
         ret = io_uring_submit(&ring_);
       } while (ret == -EINTR);
     }
-    if (done_inline) eventfd_write(completion_fd_, 1);
     return taken;
   }
 
@@ -354,7 +353,6 @@ class UringEngine final : public Engine {
   size_t sync_head_ = 0;               // the first of sync_done_ not yet handed out
   unsigned features_ = 0;
   bool sqpoll_ = false;
-  int completion_fd_ = -1;
 };
 
 }  // namespace

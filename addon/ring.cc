@@ -149,6 +149,13 @@ Ring* Ring::Create(napi_env env, std::unique_ptr<Engine> engine, unsigned capaci
       ring->async_.data = ring;
     }
   }
+  if (ret == 0) {
+    ret = uv_idle_init(loop, &ring->ready_);
+    if (ret == 0) {
+      ring->handles_open_++;
+      ring->ready_.data = ring;
+    }
+  }
   if (ret != 0) {
     *err = ret;
     ring->owner_gone_ = true;  // freed once its open handles have closed
@@ -159,6 +166,7 @@ Ring* Ring::Create(napi_env env, std::unique_ptr<Engine> engine, unsigned capaci
   // process exits.
   uv_unref(reinterpret_cast<uv_handle_t*>(&ring->poll_));
   uv_unref(reinterpret_cast<uv_handle_t*>(&ring->async_));
+  uv_unref(reinterpret_cast<uv_handle_t*>(&ring->ready_));
   napi_add_async_cleanup_hook(env, OnEnvCleanup, ring, &ring->cleanup_hook_);
   ring->thread_ = std::thread(&Ring::ThreadMain, ring);
   *err = 0;
@@ -287,6 +295,10 @@ void Ring::Flush(unsigned inline_max) {
     }
     submitted_inline_ += static_cast<uint64_t>(taken);
     first = static_cast<size_t>(taken);
+    // Ops done here announce themselves through no descriptor: an active
+    // idle handle makes the loop's next poll return at once, and delivers
+    // them (a wake-up through the kernel would cost a system call or two).
+    if (engine_->HasReadyResults()) uv_idle_start(&ready_, OnReady);
     HandOverRetries();
     if (!failed.empty()) {
       // Settled on the next turn of the loop, never from inside this call.
@@ -390,6 +402,11 @@ void Ring::OnPoll(uv_poll_t* handle, int, int) { static_cast<Ring*>(handle->data
 
 void Ring::OnAsync(uv_async_t* handle) { static_cast<Ring*>(handle->data)->Deliver(); }
 
+void Ring::OnReady(uv_idle_t* handle) {
+  uv_idle_stop(handle);
+  static_cast<Ring*>(handle->data)->Deliver();
+}
+
 bool Ring::CallJs(size_t count) {
   in_flight_ -= static_cast<unsigned>(count);
   napi_value callback, recv, argv[1], result;
@@ -418,7 +435,10 @@ bool Ring::CallJs(size_t count) {
 void Ring::Deliver() {
   if (state_ != State::kOpen) return;
   napi_handle_scope scope;
-  if (napi_open_handle_scope(env_, &scope) != napi_ok) return;
+  if (napi_open_handle_scope(env_, &scope) != napi_ok) {
+    StopWatching();
+    return;
+  }
   // Ops the submission thread could not submit.
   std::vector<Completion> failed;
   {
@@ -426,7 +446,8 @@ void Ring::Deliver() {
     failed.swap(failed_);
   }
   uint64_t now = failed.empty() ? 0 : NowNs();
-  for (size_t at = 0; at < failed.size() && state_ == State::kOpen;) {
+  bool gone = false;  // JavaScript can no longer be called: the environment is going away
+  for (size_t at = 0; at < failed.size() && state_ == State::kOpen && !gone;) {
     size_t count = std::min<size_t>(capacity_, failed.size() - at);
     for (size_t i = 0; i < count; i++) {
       RecordLatency(failed[at + i].id, now);
@@ -436,10 +457,11 @@ void Ring::Deliver() {
     }
     at += count;
     batches_++;
-    if (!CallJs(count)) break;
+    gone = !CallJs(count);
   }
   // What the kernel has finished. A few passes at most, then back to the
-  // loop: completions that land meanwhile signal the descriptor again.
+  // loop: completions that land meanwhile, or are left, make the descriptor
+  // readable again.
   //
   // The first pass hands JS at most kFirstBatch completions. At depth the
   // virtio disk completes the whole queue at once, and sits idle until a new
@@ -448,13 +470,14 @@ void Ring::Deliver() {
   // JS hands the first op queued after a batch over at once, in
   // lib/ring.ts). docs/benchmarks.md has the measurements.
   //
-  // The descriptor is reset before every look but the first: the first is
+  // An eventfd is reset before every look but the first: the first is
   // always followed by another in the normal course, and a completion that
   // lands after a reset makes the descriptor readable again. One read per
-  // wake-up is saved (at queue depth 1, one system call per op).
+  // wake-up is saved (at queue depth 1, one system call per op). io_uring's
+  // descriptor needs no reset at all.
   const int all = static_cast<int>(reaped_.size());
   bool reset = false;
-  for (int pass = 0; pass < 5 && state_ == State::kOpen; pass++) {
+  for (int pass = 0; pass < 5 && state_ == State::kOpen && !gone; pass++) {
     if (pass > 0) {
       ResetCompletionFd();
       reset = true;
@@ -477,15 +500,30 @@ void Ring::Deliver() {
       Unpin(reaped_[i].id);
     }
     batches_++;
-    if (!CallJs(static_cast<size_t>(count))) break;
+    gone = !CallJs(static_cast<size_t>(count));
   }
   // Left early (an error, the ring closing): reset anyway, or the loop would
   // keep calling Deliver for a descriptor nobody reads.
   if (!reset && engine_) ResetCompletionFd();
+  // Results done in the caller that this delivery took need no turn of their
+  // own; any left (or queued by a callback after the last look) get one.
+  if (state_ == State::kOpen && !gone) {
+    if (engine_->HasReadyResults()) uv_idle_start(&ready_, OnReady);
+    else uv_idle_stop(&ready_);
+  }
+  // With JavaScript gone, a descriptor readable while completions wait
+  // (io_uring's) would call Deliver in a loop until the ring shuts down.
+  if (gone) StopWatching();
   napi_close_handle_scope(env_, scope);
 }
 
+void Ring::StopWatching() {
+  if (handles_open_ > 0 && state_ == State::kOpen) uv_poll_stop(&poll_);
+  if (handles_open_ > 2 && state_ == State::kOpen) uv_idle_stop(&ready_);
+}
+
 void Ring::ResetCompletionFd() {
+  if (!engine_->CompletionFdNeedsReset()) return;
   uint64_t value;
   ssize_t ignored = read(engine_->CompletionFd(), &value, sizeof(value));  // EAGAIN when already reset
   (void)ignored;
@@ -531,6 +569,7 @@ void Ring::Shutdown() {
   }
   // libuv must stop watching the completion descriptor before it is closed.
   if (handles_open_ > 0) uv_poll_stop(&poll_);
+  if (handles_open_ > 2) uv_idle_stop(&ready_);
   engine_.reset();
   pending_.clear();
   // Nothing is in the kernel any more: what in-flight ops kept alive may go.
@@ -540,9 +579,11 @@ void Ring::Shutdown() {
     if (owner_gone_) delete this;
     return;
   }
-  // handles_open_ counts poll_ (opened first) and async_.
+  // handles_open_ counts poll_ (opened first), async_ and ready_.
+  const int open = handles_open_;
   uv_close(reinterpret_cast<uv_handle_t*>(&poll_), OnClosed);
-  if (handles_open_ == 2) uv_close(reinterpret_cast<uv_handle_t*>(&async_), OnClosed);
+  if (open > 1) uv_close(reinterpret_cast<uv_handle_t*>(&async_), OnClosed);
+  if (open > 2) uv_close(reinterpret_cast<uv_handle_t*>(&ready_), OnClosed);
 }
 
 void Ring::OnClosed(uv_handle_t* handle) {

@@ -129,12 +129,16 @@ class Ring {
   void ThreadMain();
   static void OnPoll(uv_poll_t* handle, int status, int events);  // JS thread
   static void OnAsync(uv_async_t* handle);                        // JS thread
+  static void OnReady(uv_idle_t* handle);                         // JS thread
   static void OnClosed(uv_handle_t* handle);                      // JS thread
   static void OnEnvCleanup(napi_async_cleanup_hook_handle handle, void* arg);
   void Deliver();                                             // JS thread
   bool CallJs(size_t count);                                  // JS thread
-  // Reads the engine's completion eventfd to zero (JS thread).
+  // Reads the engine's completion eventfd to zero, where it has one (JS thread).
   void ResetCompletionFd();
+  // Stops polling the completion descriptor once JavaScript can no longer
+  // be called; Shutdown() closes the handle later (JS thread).
+  void StopWatching();
   void Unpin(uint32_t id);                                    // JS thread
   void SetActive(bool active);                                // JS thread
   void CountBusy(bool busy);  // JS thread: this ring's part in BusyThreads() (engine.h)
@@ -178,6 +182,7 @@ class Ring {
   bool active_ = false;                           // the poll handle and on_complete_ held (SetActive; Shutdown lets go)
   uv_poll_t poll_;                                // the engine's completion descriptor
   uv_async_t async_;                              // ops the submission thread could not submit
+  uv_idle_t ready_;                               // results the engine has without a completion (HasReadyResults)
   napi_ref on_complete_ = nullptr;
   napi_ref results_ref_ = nullptr;
   int32_t* results_ = nullptr;

@@ -108,14 +108,15 @@ forEachEngine('reads of a tmpfs file', ({ ring }) => {
  * A child that reads `count` blocks of `size` bytes from `file` on an
  * io_uring ring, `depth` at a time (one at a time by default), checks each
  * block's bytes, reads at the end of the file (0 bytes), and prints "ok";
- * run under strace -c, which writes its counts of preadv2 and
- * io_uring_enter to `summary`. With `oneCpu`, the child runs under taskset
+ * run under strace -c, which writes its counts of preadv2,
+ * io_uring_enter, read and write to `summary`. With `oneCpu`, the child runs under taskset
  * on CPU 0 alone; with `threads` > 1, that many worker threads do the same
  * at once, each with its own ring and handle of the file. With `vectored`,
  * each read is a readvAt() into the two halves of the buffer.
  */
 async function readsUnderStrace(file: string, size: number, count: number, depth = 1, oneCpu = false,
-  ringOptions = "{ engine: 'io_uring', entries: 64 }", threads = 1, vectored = false): Promise<{ preadv2: number; enter: number }> {
+  ringOptions = "{ engine: 'io_uring', entries: 64 }", threads = 1, vectored = false,
+): Promise<{ preadv2: number; enter: number; read: number; write: number }> {
   const summary = path.join(os.tmpdir(), `odirect-test-${process.pid}-${Date.now()}-strace`);
   const reads = `
     const od = require(${JSON.stringify(ENTRY)});
@@ -167,7 +168,7 @@ async function readsUnderStrace(file: string, size: number, count: number, depth
   const env = { ...process.env, UV_USE_IO_URING: '0' };
   const outcome = await runNode(`
     const { spawnSync } = require('child_process');
-    const command = ['strace', '-f', '-c', '-o', ${JSON.stringify(summary)}, '-e', 'trace=preadv2,io_uring_enter',
+    const command = ['strace', '-f', '-c', '-o', ${JSON.stringify(summary)}, '-e', 'trace=preadv2,io_uring_enter,read,write',
       process.execPath, '-e', ${JSON.stringify(script)}];
     if (${oneCpu}) command.unshift('taskset', '-c', '0');
     const result = spawnSync(command[0], command.slice(1), { stdio: 'inherit' });
@@ -183,7 +184,7 @@ async function readsUnderStrace(file: string, size: number, count: number, depth
       // % time, seconds, usecs/call, calls, [errors,] syscall
       return Number(line.trim().split(/\s+/)[3]);
     };
-    return { preadv2: calls('preadv2'), enter: calls('io_uring_enter') };
+    return { preadv2: calls('preadv2'), enter: calls('io_uring_enter'), read: calls('read'), write: calls('write') };
   } finally {
     fs.rmSync(summary, { force: true });
   }
@@ -207,6 +208,15 @@ describe('io_uring: which system call reads a block (strace)', function () {
       expect(counts.preadv2, `${size}-byte reads: ${JSON.stringify(counts)}`).to.be.at.least(COUNT + 1);
       expect(counts.enter, `${size}-byte reads: ${JSON.stringify(counts)}`).to.be.below(COUNT / 4);
     }
+  });
+
+  it('a tmpfs file: a read done on the JS thread costs no wake-up through the kernel (no eventfd written or read)', async () => {
+    // The results wait for the event loop's next turn, which an idle handle
+    // makes return at once; there is no descriptor to signal or reset.
+    const counts = await readsUnderStrace(shmFile, BLOCK, 10 * COUNT);
+    expect(counts.preadv2, JSON.stringify(counts)).to.be.at.least(10 * COUNT + 1);
+    expect(counts.write, JSON.stringify(counts)).to.be.below(COUNT);
+    expect(counts.read, JSON.stringify(counts)).to.be.below(COUNT);
   });
 
   it('a tmpfs file, 64 reads in flight: the JS thread reads the first of each hand-over, io_uring the others', async function () {
@@ -268,6 +278,17 @@ describe('io_uring: which system call reads a block (strace)', function () {
     const counts = await readsUnderStrace(diskFile, BLOCK, COUNT);
     expect(counts.enter, JSON.stringify(counts)).to.be.at.least(COUNT);
     expect(counts.preadv2, JSON.stringify(counts)).to.be.below(COUNT / 4);
+  });
+
+  it('an ext4 file, one read at a time: the event loop polls the ring itself, and reads no eventfd per read', async function () {
+    const type = runTool('stat', ['-f', '-c', '%T', os.tmpdir()]);
+    if (!type.ok || type.stdout === 'tmpfs') skipBecause(this, `os.tmpdir() is not on a disk filesystem here (${type.stdout || type.why})`);
+    // Each read waits for the disk, so each is one wake-up of the loop; an
+    // eventfd would be read once per wake-up (10 × COUNT times).
+    const counts = await readsUnderStrace(diskFile, BLOCK, 10 * COUNT);
+    expect(counts.enter, JSON.stringify(counts)).to.be.at.least(10 * COUNT);
+    expect(counts.read, JSON.stringify(counts)).to.be.below(COUNT);
+    expect(counts.write, JSON.stringify(counts)).to.be.below(COUNT);
   });
 });
 

@@ -270,8 +270,9 @@ describe('ending with ops in flight', function () {
         // While a worker was busy, its two rings showed in the counts.
         const { baseline, during } = report;
         expect(during.threads, 'threads of a busy worker').to.be.at.least(baseline.threads + 2);
-        expect(during.eventfds, 'eventfds of a busy worker\'s rings').to.be.at.least(baseline.eventfds + 2);
+        // An io_uring ring is polled through its own descriptor; the other engines' through an eventfd each.
         if (engine === 'io_uring') expect(during.ioUring, 'io_uring instances').to.equal(baseline.ioUring + 2);
+        else expect(during.eventfds, 'eventfds of a busy worker\'s rings').to.be.at.least(baseline.eventfds + 2);
         if (engine === 'aio') expect(during.aioContexts, 'AIO contexts').to.equal(baseline.aioContexts + 2);
         console.log(`      ${engine}: baseline ${JSON.stringify(baseline)}, with a worker busy ${JSON.stringify(during)}, ` +
           `after 30 workers ${JSON.stringify(report.after)}`);
