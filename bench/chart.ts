@@ -122,6 +122,7 @@ const LINE_STYLES: Record<string, { color: string; dash?: string; width: number 
   'fio io_uring': { color: '#d0822a', width: 2.5 },
   'fio libaio': { color: '#b4541d', dash: '8 4', width: 2 },
   'fio io_uring-fixed': { color: '#e9b04f', dash: '2 3', width: 2 },
+  'fio io_uring-batch': { color: '#f2c28a', dash: '6 2', width: 2 },
 };
 
 /** Spreads label positions (sorted top to bottom) at least `gap` apart, inside [low, high]. */

@@ -46,7 +46,9 @@ const HELP = `Usage: node build/bench/randread.js [options]
   --submit-batch LIST  new Ring({ submitBatch }) for each value (crossed with --engine and --inline-max)
   --inline-max LIST    new Ring({ inlineMax }) for each value
   --entries N          new Ring({ entries }) (default: the library's)
-  --fio-engine LIST    fio ioengines: io_uring (default), libaio, io_uring-fixed (fixedbufs + registerfiles), none
+  --fio-engine LIST    fio ioengines: io_uring (default), libaio, io_uring-fixed (fixedbufs + registerfiles),
+                       io_uring-batch (half the depth per io_uring_enter: --iodepth_batch_submit=iodepth/2,
+                       --iodepth_batch_complete_max=iodepth; fio's default is one read per call), none
   --floor LIST         the floors (built with cc -luring): epoll (bench/floor.c: odirect's path in C,
                        an eventfd registered with the ring, epoll_wait, reap, resubmit),
                        wait (bench/floor.c: io_uring_submit_and_wait), fio-loop (bench/floor.c: fio's
@@ -144,8 +146,8 @@ function parseOptions(argv: string[]): Options {
   }
   const fioEngines = listOf(values['fio-engine']);
   for (const engine of fioEngines) {
-    if (!['io_uring', 'libaio', 'io_uring-fixed', 'none'].includes(engine)) {
-      throw new Error(`--fio-engine: '${engine}' is not one of io_uring, libaio, io_uring-fixed, none`);
+    if (!['io_uring', 'libaio', 'io_uring-fixed', 'io_uring-batch', 'none'].includes(engine)) {
+      throw new Error(`--fio-engine: '${engine}' is not one of io_uring, libaio, io_uring-fixed, io_uring-batch, none`);
     }
   }
   const floors = listOf(values.floor);
@@ -380,8 +382,11 @@ function fioContender(options: Options, engine: string): Contender {
   const label = options.threads > 1 ? `fio ${engine} ×${options.threads}` : `fio ${engine}`;
   const args = (seconds: number, round: number): string[] => [
     '--name=randread', `--filename=${options.file}`, '--direct=1', '--rw=randread', `--bs=${options.bs}`,
-    `--iodepth=${options.iodepth}`, `--ioengine=${engine === 'io_uring-fixed' ? 'io_uring' : engine}`,
+    `--iodepth=${options.iodepth}`, `--ioengine=${engine.startsWith('io_uring-') ? 'io_uring' : engine}`,
     ...(engine === 'io_uring-fixed' ? ['--fixedbufs=1', '--registerfiles=1'] : []),
+    ...(engine === 'io_uring-batch'
+      ? [`--iodepth_batch_submit=${Math.max(1, Math.floor(options.iodepth / 2))}`, `--iodepth_batch_complete_max=${options.iodepth}`]
+      : []),
     `--runtime=${fioRuntime(seconds)}`, '--time_based',
     ...(options.threads > 1 ? [`--numjobs=${options.threads}`, '--group_reporting'] : []),
     // fio draws its offsets from its own generator (not ours); seeded, and varied per round as ours are.
