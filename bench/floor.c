@@ -1,13 +1,13 @@
 // The floor of odirect's event-loop path: what a program in C pays to do
 // what odirect's io_uring engine does, and nothing else. Random reads at a
-// fixed queue depth through liburing, with an eventfd registered with the
-// ring (io_uring_register_eventfd); the loop sleeps in epoll_wait on that
-// eventfd (as libuv does), reads the eventfd, reaps every completion and
-// submits the next reads with one io_uring_enter. The ring is set up as
-// odirect sets up its own (IORING_SETUP_COOP_TASKRUN, the file registered).
+// fixed queue depth through liburing; the loop sleeps in epoll_wait on the
+// ring's own descriptor (as libuv does for odirect: it is readable while the
+// completion queue holds something), reaps every completion and submits the
+// next reads with one io_uring_enter. The ring is set up as odirect sets up
+// its own (IORING_SETUP_COOP_TASKRUN, the file registered).
 //
 // With --wait, the same reads in the loop io_uring programs usually have
-// (io_uring_submit_and_wait, then reap): the cost of the eventfd and epoll.
+// (io_uring_submit_and_wait, then reap): the cost of epoll.
 // With --fio-loop, fio's own loop as strace and perf show it (fio 3.33): a
 // ring set up with COOP_TASKRUN | SINGLE_ISSUER | DEFER_TASKRUN, each next
 // read submitted alone as its completion is reaped (io_uring_enter(1, 0,
@@ -33,7 +33,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/eventfd.h>
 #include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
@@ -124,16 +123,12 @@ int main(int argc, char **argv) {
   ret = io_uring_register_files(&ring, &fd, 1);
   if (ret < 0) die("io_uring_register_files", -ret);
 
-  int efd = -1, epfd = -1;
+  int epfd = -1;
   if (!wait_mode) {
-    efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (efd < 0) die("eventfd", errno);
-    ret = io_uring_register_eventfd(&ring, efd);
-    if (ret < 0) die("io_uring_register_eventfd", -ret);
     epfd = epoll_create1(EPOLL_CLOEXEC);
     if (epfd < 0) die("epoll_create1", errno);
-    struct epoll_event ev = {.events = EPOLLIN, .data = {.fd = efd}};
-    if (epoll_ctl(epfd, EPOLL_CTL_ADD, efd, &ev) < 0) die("epoll_ctl", errno);
+    struct epoll_event ev = {.events = EPOLLIN, .data = {.fd = ring.ring_fd}};
+    if (epoll_ctl(epfd, EPOLL_CTL_ADD, ring.ring_fd, &ev) < 0) die("epoll_ctl", errno);
   }
 
   struct slot *slots = calloc(depth, sizeof *slots);
@@ -164,8 +159,6 @@ int main(int argc, char **argv) {
       struct epoll_event ev;
       ret = epoll_wait(epfd, &ev, 1, -1);
       if (ret < 0 && errno != EINTR) die("epoll_wait", errno);
-      uint64_t count;
-      if (read(efd, &count, sizeof count) < 0 && errno != EAGAIN) die("read eventfd", errno);
     }
     struct io_uring_cqe *cqe;
     unsigned head, seen = 0;

@@ -5,11 +5,11 @@
 // callback scope, microtasks, the event loop's turn) and how much odirect's.
 //
 // One io_uring ring per process, set up as odirect's (IORING_SETUP_COOP_TASKRUN,
-// an eventfd registered with the ring, the file registered). read(buffer,
+// the file registered). read(buffer,
 // offset) preps one read of the whole buffer, submits it at once (one
 // io_uring_enter, as odirect does at queue depth 1) and returns a Promise.
-// libuv polls the eventfd; on a wake-up the eventfd is read, every completion
-// is reaped, and each Promise is resolved inside one callback scope per
+// libuv polls the ring's own descriptor, as odirect's does; on a wake-up every
+// completion is reaped, and each Promise is resolved inside one callback scope per
 // wake-up, whose close runs the microtasks (the awaiting code). Nothing is
 // checked that odirect checks; no stats, no latency histogram.
 //
@@ -24,7 +24,6 @@
 #include <node_api.h>
 #include <stdint.h>
 #include <stdlib.h>
-#include <sys/eventfd.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -35,7 +34,6 @@
 static struct io_uring ring;
 static int ring_ready = 0;
 static int file_fd = -1;
-static int event_fd = -1;
 static uv_poll_t poll_handle;
 static napi_env poll_env;
 static napi_async_context async_context;
@@ -48,9 +46,6 @@ static void on_poll(uv_poll_t *handle, int status, int events) {
   (void)handle;
   (void)status;
   (void)events;
-  uint64_t value;
-  ssize_t ignored = read(event_fd, &value, sizeof(value));
-  (void)ignored;
   napi_env env = poll_env;
   napi_handle_scope scope;
   napi_open_handle_scope(env, &scope);
@@ -97,17 +92,13 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
     ret = io_uring_register_files(&ring, &file_fd, 1);
   }
   if (ret == 0) {
-    event_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    ret = event_fd < 0 ? -errno : io_uring_register_eventfd(&ring, event_fd);
-  }
-  if (ret == 0) {
     uv_loop_t *loop;
     napi_get_uv_event_loop(env, &loop);
     poll_env = env;
     napi_value name;
     napi_create_string_utf8(env, "node-floor", NAPI_AUTO_LENGTH, &name);
     napi_async_init(env, NULL, name, &async_context);
-    uv_poll_init(loop, &poll_handle, event_fd);
+    uv_poll_init(loop, &poll_handle, ring.ring_fd);
     uv_poll_start(&poll_handle, UV_READABLE, on_poll);
     uv_unref((uv_handle_t *)&poll_handle);
     deferreds = calloc(entries, sizeof(*deferreds));
@@ -143,10 +134,7 @@ static napi_value js_read(napi_env env, napi_callback_info info) {
   return promise;
 }
 
-static void on_closed(uv_handle_t *handle) {
-  (void)handle;
-  close(event_fd);
-}
+static void on_closed(uv_handle_t *handle) { (void)handle; }
 
 static napi_value js_close(napi_env env, napi_callback_info info) {
   (void)info;
