@@ -284,6 +284,13 @@ class UringEngine final : public Engine {
       n++;
     }
     io_uring_cq_advance(&ring_, seen);
+    // Completions that found the queue full (cancellations' own can make it
+    // overflow: they are not counted in the JS side's cap) wait in the
+    // kernel's overflow list, and the ring's descriptor stays readable for
+    // them: only entering the kernel moves them into the queue, where the
+    // next look finds them. Without this the event loop would call Deliver
+    // on every turn for nothing.
+    if (n < max && io_uring_cq_has_overflow(&ring_)) io_uring_get_events(&ring_);
     return n;
   }
 

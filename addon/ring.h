@@ -2,8 +2,8 @@
 // thread may not.
 //
 // Completions go from the kernel to the JS thread with no thread between:
-// the engine signals a descriptor (an eventfd) that the JS thread's event
-// loop polls, and the JS thread reads the completions itself and settles
+// the engine makes a descriptor readable (io_uring's own, or an eventfd)
+// that the JS thread's event loop polls, and the JS thread reads the completions itself and settles
 // them in one call into JS per batch. The JS thread submits the ops it
 // flushes itself (Flush: no wake-up of anyone) whenever the engine can take
 // them without blocking and at most `inline_max` ops would then be in the
@@ -16,7 +16,7 @@
 //
 // Threads and what they own:
 //  - the JS thread: pending_ (ops queued since the last flush), in_flight_,
-//    the poll and async handles, the results array, reaping (Reap), napi.
+//    the poll, async and idle handles, the results array, reaping (Reap), napi.
 //  - the submission thread: the backlog it is working through.
 //  - shared, under mu_: to_submit_ (JS -> thread), failed_ (ops refused at
 //    submission by the thread, handed back through async_), stopping_.
