@@ -518,8 +518,9 @@ void Ring::Deliver() {
 }
 
 void Ring::StopWatching() {
-  if (handles_open_ > 0 && state_ == State::kOpen) uv_poll_stop(&poll_);
-  if (handles_open_ > 2 && state_ == State::kOpen) uv_idle_stop(&ready_);
+  if (state_ != State::kOpen) return;  // Shutdown() stopped them
+  if (handles_open_ > 0) uv_poll_stop(&poll_);
+  if (handles_open_ > 2) uv_idle_stop(&ready_);
 }
 
 void Ring::ResetCompletionFd() {

@@ -3,8 +3,8 @@
 //
 // Completions go from the kernel to the JS thread with no thread between:
 // the engine makes a descriptor readable (io_uring's own, or an eventfd)
-// that the JS thread's event loop polls, and the JS thread reads the completions itself and settles
-// them in one call into JS per batch. The JS thread submits the ops it
+// that the JS thread's event loop polls, and the JS thread reads the
+// completions itself and settles them in one call into JS per batch. The JS thread submits the ops it
 // flushes itself (Flush: no wake-up of anyone) whenever the engine can take
 // them without blocking and at most `inline_max` ops would then be in the
 // kernel; lib/ring.ts leaves that unlimited by default, so on io_uring and
