@@ -21,6 +21,33 @@ export { BlockDevice, filesystemOf, blockDeviceOf } from '../lib/cli/machine';
 export { median } from '../lib/cli/stats';
 export { table, fmtIops, fmtRatio } from '../lib/cli/format';
 
+/**
+ * The fio contenders the benchmarks know: io_uring, libaio, io_uring-fixed
+ * (registered buffers and file), io_uring-batch (half the depth submitted
+ * per io_uring_enter; fio's default is one read per call).
+ */
+export const FIO_ENGINES = ['io_uring', 'libaio', 'io_uring-fixed', 'io_uring-batch'];
+
+/** Checks each of `engines` (the --fio-engine list, where 'none' is also taken). */
+export function checkFioEngines(engines: string[]): void {
+  for (const engine of engines) {
+    if (engine !== 'none' && !FIO_ENGINES.includes(engine)) {
+      throw new Error(`--fio-engine: '${engine}' is not one of ${FIO_ENGINES.join(', ')}, none`);
+    }
+  }
+}
+
+/** fio's options for the contender `engine` at queue depth `iodepth`. */
+export function fioEngineArgs(engine: string, iodepth: number): string[] {
+  return [
+    `--iodepth=${iodepth}`, `--ioengine=${engine.startsWith('io_uring') ? 'io_uring' : engine}`,
+    ...(engine === 'io_uring-fixed' ? ['--fixedbufs=1', '--registerfiles=1'] : []),
+    ...(engine === 'io_uring-batch'
+      ? [`--iodepth_batch_submit=${Math.max(1, Math.floor(iodepth / 2))}`, `--iodepth_batch_complete_max=${iodepth}`]
+      : []),
+  ];
+}
+
 /** Progress, to stderr: stdout is the report's. */
 export function log(line: string): void {
   process.stderr.write(`${line}\n`);

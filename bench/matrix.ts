@@ -20,8 +20,8 @@ import path = require('path');
 import { parseArgs } from 'util';
 import { allocAligned, defaultRing, DirectFile, open, Ring, RingStats } from '../lib/index';
 import {
-  BlockDevice, blockDeviceOf, checkFile, CONSTANT_PATTERN, CONSTANT_PATTERN_HEX, describeMachine, filesystemOf,
-  FilePattern, fioRuntime, fioVersion, fmtIops, fmtRatio, listOf, Machine, markdownTable, OFFSET_PATTERN, parsePositive, parseSize,
+  BlockDevice, blockDeviceOf, checkFile, checkFioEngines, CONSTANT_PATTERN, CONSTANT_PATTERN_HEX, describeMachine, filesystemOf,
+  FilePattern, fioEngineArgs, fioRuntime, fioVersion, fmtIops, fmtRatio, listOf, Machine, markdownTable, OFFSET_PATTERN, parsePositive, parseSize,
   log, prepareFile, randomOffsets, RoundRatio, runFio, sequentialOffsets, summarize, Summary, table, TurnSample, workerSeed,
 } from './common';
 
@@ -109,7 +109,8 @@ const HELP = `Usage: node build/bench/matrix.js [options]
   --size SIZE        size of each file (default 1g). Reads use odirect-bench-1g, writes odirect-bench-1g-w,
                      in each place; on the disk both are kept and reused, in /dev/shm both are deleted at the end
   --engine LIST      odirect rings: default, aio, threadpool (default: all three)
-  --fio-engine LIST  fio: io_uring, libaio, io_uring-fixed (fixedbufs + registerfiles), none (default: all three)
+  --fio-engine LIST  fio: io_uring, libaio, io_uring-fixed (fixedbufs + registerfiles), io_uring-batch (half the
+                     depth per io_uring_enter), none (default: io_uring, libaio, io_uring-fixed)
   --no-fs            leave out fs.promises
   --seed N           seed of the random offsets (default 1)
   --out PATH         write the JSON report to PATH
@@ -184,11 +185,7 @@ function parseOptions(argv: string[]): Options {
     }
   }
   const fioEngines = listOf(values['fio-engine']);
-  for (const engine of fioEngines) {
-    if (!['io_uring', 'libaio', 'io_uring-fixed', 'none'].includes(engine)) {
-      throw new Error(`--fio-engine: '${engine}' is not one of io_uring, libaio, io_uring-fixed, none`);
-    }
-  }
+  checkFioEngines(fioEngines);
   const options: Options = {
     rounds: parsePositive(values.rounds!, 'rounds'),
     seconds: parsePositive(values.seconds!, 'seconds', false),
@@ -402,8 +399,7 @@ function fioContender(job: Job, engine: string, seconds: number): Contender {
   const { workload } = job;
   const common = [
     `--name=${workload.name}`, `--filename=${job.file}`, '--direct=1', `--rw=${fioRw(workload)}`, `--bs=${workload.bs}`,
-    `--iodepth=${workload.iodepth}`, `--ioengine=${engine === 'io_uring-fixed' ? 'io_uring' : engine}`,
-    ...(engine === 'io_uring-fixed' ? ['--fixedbufs=1', '--registerfiles=1'] : []),
+    ...fioEngineArgs(engine, workload.iodepth),
     // Writes: the bytes the file already holds, on the file as it is (no preallocation).
     ...(workload.op === 'write' ? [`--buffer_pattern=0x${CONSTANT_PATTERN_HEX}`, '--fallocate=none'] : []),
   ];

@@ -25,7 +25,7 @@ import { isMainThread, parentPort, Worker as Thread, workerData } from 'worker_t
 import { buildNodeFloor, NodeFloor } from './node-floor';
 import { allocAligned, BufferPool, defaultRing, DirectFile, open, Ring, RingOptions, RingStats } from '../lib/index';
 import {
-  describeMachine, fioRuntime, fioVersion, fmtIops, fmtRatio, generator, holdsPattern, listOf, Machine, parsePositive, parseSize, prepareFile,
+  checkFioEngines, describeMachine, fioEngineArgs, fioRuntime, fioVersion, fmtIops, fmtRatio, generator, holdsPattern, listOf, Machine, parsePositive, parseSize, prepareFile,
   log, randomOffsets, RoundRatio, runFio, runToEnd, summarize, Summary, table, TurnSample, workerSeed,
 } from './common';
 
@@ -145,11 +145,7 @@ function parseOptions(argv: string[]): Options {
     }
   }
   const fioEngines = listOf(values['fio-engine']);
-  for (const engine of fioEngines) {
-    if (!['io_uring', 'libaio', 'io_uring-fixed', 'io_uring-batch', 'none'].includes(engine)) {
-      throw new Error(`--fio-engine: '${engine}' is not one of io_uring, libaio, io_uring-fixed, io_uring-batch, none`);
-    }
-  }
+  checkFioEngines(fioEngines);
   const floors = listOf(values.floor);
   for (const floor of floors) {
     if (!['epoll', 'wait', 'fio-loop', 'node', 'none'].includes(floor)) {
@@ -382,11 +378,7 @@ function fioContender(options: Options, engine: string): Contender {
   const label = options.threads > 1 ? `fio ${engine} ×${options.threads}` : `fio ${engine}`;
   const args = (seconds: number, round: number): string[] => [
     '--name=randread', `--filename=${options.file}`, '--direct=1', '--rw=randread', `--bs=${options.bs}`,
-    `--iodepth=${options.iodepth}`, `--ioengine=${engine.startsWith('io_uring-') ? 'io_uring' : engine}`,
-    ...(engine === 'io_uring-fixed' ? ['--fixedbufs=1', '--registerfiles=1'] : []),
-    ...(engine === 'io_uring-batch'
-      ? [`--iodepth_batch_submit=${Math.max(1, Math.floor(options.iodepth / 2))}`, `--iodepth_batch_complete_max=${options.iodepth}`]
-      : []),
+    ...fioEngineArgs(engine, options.iodepth),
     `--runtime=${fioRuntime(seconds)}`, '--time_based',
     ...(options.threads > 1 ? [`--numjobs=${options.threads}`, '--group_reporting'] : []),
     // fio draws its offsets from its own generator (not ours); seeded, and varied per round as ours are.
